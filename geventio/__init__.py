@@ -1,0 +1,40 @@
+"""geventio: run tasks inside gevent hubs on worker threads.
+
+An :class:`IOSystem` is a named group of workers, each a native thread with
+its own gevent hub. A :class:`Task` is bound to one worker and runs there as
+greenlets; its :class:`ProxyActor` is the thread-safe handle everyone else
+uses to talk to it.
+"""
+
+import logging
+
+from . import interfaces
+from ._iosystem import IOSystem
+from ._proxy import ProxyActor
+from ._task import StatusCheck, Task
+from ._worker import Worker
+from .errors import (
+    AskTimeout,
+    GeventIOError,
+    IOSystemShutdown,
+    ProxyStopped,
+    WouldDeadlock,
+)
+
+__all__ = [
+    "AskTimeout",
+    "GeventIOError",
+    "IOSystem",
+    "IOSystemShutdown",
+    "ProxyActor",
+    "ProxyStopped",
+    "StatusCheck",
+    "Task",
+    "Worker",
+    "WouldDeadlock",
+    "interfaces",
+]
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,175 @@
+"""IOSystem: a named group of workers."""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import weakref
+from typing import Any
+
+from zope.interface import implementer
+
+from . import _native
+from ._mailbox import current_inbox
+from ._proxy import ProxyActor, _check_timeout
+from ._worker import Worker
+from .interfaces import IIOSystem
+
+__all__ = ["IOSystem"]
+
+log = logging.getLogger(__name__)
+_dead_log = logging.getLogger("geventio.dead_letters")
+
+# Systems still running, shut down at interpreter exit so that every task
+# gets its on_unbind even in programs that never call shutdown().
+_running_systems: weakref.WeakSet[IOSystem] = weakref.WeakSet()
+_EXIT_TIMEOUT = 5.0
+
+
+def _check_workers(workers: object) -> int:
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"workers must be a positive int or None, got {workers!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    return workers
+
+
+@implementer(IIOSystem)
+class IOSystem:
+    """A named group of workers: see :class:`~geventio.interfaces.IIOSystem`.
+
+    ``IOSystem(name, workers)`` starts *workers* native threads (default:
+    one per CPU), each running its own gevent hub, and returns once every
+    hub is ready to take work. It blocks the calling greenlet (on a hub)
+    or thread (elsewhere) while the threads start.
+
+    Raises:
+        TypeError: *name* is not a str, or *workers* is not an int.
+        ValueError: *name* is empty, or *workers* is not positive.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, name: str = "iosystem", workers: int | None = None) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
+        if not name:
+            raise ValueError("name must not be empty")
+        count = _check_workers(workers)
+        self.name = name
+        self._lock = _native.allocate_lock()
+        self._running = True
+        self._dead_letters = 0
+        self._round_robin = itertools.count()
+        self._workers = tuple(Worker(self, i) for i in range(count))
+        for worker in self._workers:
+            worker._launch()
+        try:
+            for worker in self._workers:
+                worker._started.get()
+        except BaseException:
+            self.shutdown(timeout=_EXIT_TIMEOUT)
+            raise
+        _running_systems.add(self)
+        log.debug("%r started", self)
+
+    @property
+    def workers(self) -> tuple[Worker, ...]:
+        """The workers, in index order."""
+        return self._workers
+
+    @property
+    def is_running(self) -> bool:
+        """True until :meth:`shutdown` is first called."""
+        return self._running
+
+    @property
+    def dead_letters(self) -> int:
+        """How many messages were dropped as dead letters so far."""
+        return self._dead_letters
+
+    def _next_worker(self) -> Worker:
+        return self._workers[next(self._round_robin) % len(self._workers)]
+
+    def _dead_letter(self, to: ProxyActor, message: Any, sender: Any) -> None:
+        """Count and log one undeliverable message; any thread, never blocks."""
+        from ._proxy import _ReplyHandle
+
+        with self._lock:
+            self._dead_letters += 1
+            to._cell.worker.dead_letters += 1
+        _dead_log.debug("dead letter to %r from %r: %r", to, sender, message)
+        if isinstance(sender, _ReplyHandle):
+            # An ask whose question can never be handled fails now, not
+            # after its timeout.
+            from .errors import ProxyStopped
+
+            sender._fail(ProxyStopped(f"{to!r} stopped before handling {message!r}"))
+
+    def stats(self) -> list[dict[str, Any]]:
+        """One snapshot per worker (see :meth:`Worker.stats`); any thread."""
+        return [worker.stats() for worker in self._workers]
+
+    def shutdown(self, timeout: float | None = None) -> list[Worker]:
+        """Unbind every task, stop every hub and join every worker thread.
+
+        Idempotent; callable from any thread or hub. Blocks the calling
+        greenlet (on a hub) or thread (elsewhere) until the workers stopped,
+        or at most *timeout* seconds. Called from a task of this system, it
+        does not wait for that task's own worker, which stops once the
+        calling greenlet lets go of its hub.
+
+        Returns:
+            the workers that did not stop in time (empty when all stopped);
+            a WARNING is logged naming them.
+
+        Raises:
+            TypeError, ValueError: *timeout* is not a non-negative number.
+        """
+        timeout = _check_timeout(timeout)
+        with self._lock:
+            first = self._running
+            self._running = False
+        if first:
+            _running_systems.discard(self)
+            log.debug("%r shutting down", self)
+            for worker in self._workers:
+                worker._request_shutdown()
+        own = current_inbox()
+        deadline = None if timeout is None else _native.monotonic() + timeout
+        stuck = []
+        for worker in self._workers:
+            if worker._inbox is own:
+                continue
+            remaining = None if deadline is None else max(0.0, deadline - _native.monotonic())
+            if not worker._wait_stopped(remaining):
+                stuck.append(worker)
+        if stuck:
+            log.warning(
+                "IO system %r: %d worker(s) did not stop within %s s: %s",
+                self.name,
+                len(stuck),
+                timeout,
+                ", ".join(w.name for w in stuck),
+            )
+        return stuck
+
+    def __enter__(self) -> IOSystem:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "shut down"
+        return f"<IOSystem {self.name!r} {state}, {len(self._workers)} worker(s)>"
+
+
+@atexit.register
+def _shutdown_at_exit() -> None:
+    for system in list(_running_systems):
+        system.shutdown(timeout=_EXIT_TIMEOUT)

@@ -1,0 +1,328 @@
+"""Cross-thread hand-off: the only code in geventio that wakes another hub.
+
+Two pieces live here:
+
+* :class:`Inbox`, one per worker. Any thread appends work to it (a callable
+  to run on the hub, or a task whose mailbox became non-empty) and wakes the
+  worker's hub through a single gevent async watcher, the one watcher type
+  gevent documents as safe to signal from a foreign thread. The work itself
+  is only ever executed by the worker's own hub.
+* :class:`OneShot`, a single-assignment result that any thread may set and
+  that any thread or greenlet may wait for: a plain thread blocks on a
+  native lock, a greenlet blocks only itself, cooperatively, on its own hub.
+
+Both rely on the GIL making ``deque.append``/``deque.popleft`` and plain
+attribute stores atomic, and on the "publish, then check the flag" ordering
+explained in :meth:`Inbox._wake`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable
+
+from gevent._hub_local import get_hub_if_exists
+from gevent.hub import Waiter
+from greenlet import getcurrent
+
+from . import _native
+from .errors import AskTimeout, WouldDeadlock
+
+log = logging.getLogger(__name__)
+
+# The inbox of the worker running on the current native thread, if any. A
+# native thread-local: under monkey-patching ``threading.local`` would be
+# local to each greenlet instead.
+_thread_state = _native.thread_local()
+
+
+def current_inbox() -> Inbox | None:
+    """Return the inbox of the worker whose thread is calling, or None."""
+    return getattr(_thread_state, "inbox", None)
+
+
+class Inbox:
+    """Work queued for one worker's hub, from any thread.
+
+    ``calls`` holds ``(function, args)`` pairs run in order on the hub;
+    ``ready`` holds task cells whose mailbox gained messages. Calls are run
+    before ready cells on each wake-up, which is what lets a stop overtake
+    the messages already queued.
+    """
+
+    __slots__ = (
+        "_async",
+        "_calls",
+        "_closed",
+        "_ident",
+        "_lock",
+        "_loop",
+        "_on_ready",
+        "_ready",
+        "_wake_pending",
+    )
+
+    def __init__(self, on_ready: Callable[[Any], None]) -> None:
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._ready: deque[Any] = deque()
+        self._on_ready = on_ready
+        self._wake_pending = False
+        self._closed = False
+        self._lock = _native.allocate_lock()
+        self._loop: Any = None
+        self._async: Any = None
+        self._ident = -1
+
+    # -- owner thread -----------------------------------------------------
+
+    def open(self, hub: Any) -> None:
+        """Attach to *hub*. Only the worker's own thread calls this."""
+        self._loop = hub.loop
+        self._ident = _native.get_ident()
+        self._async = hub.loop.async_()
+        self._async.start(self._drain)
+        _thread_state.inbox = self
+
+    def close(self) -> None:
+        """Stop accepting wake-ups and release the watcher's descriptor.
+
+        Only the worker's own thread calls this, once its hub stopped
+        running. Work still queued is dealt with by :meth:`drain_closed`.
+        """
+        with self._lock:
+            self._closed = True
+            self._async.close()
+            self._async = None
+        _thread_state.inbox = None
+
+    def drain_closed(self) -> None:
+        """Settle whatever is still queued after :meth:`close`.
+
+        Calls are dropped (they are wake-ups for greenlets of a hub that no
+        longer runs); ready cells are handed to ``on_ready``, which turns
+        their messages into dead letters.
+        """
+        self._calls.clear()
+        ready = self._ready
+        while ready:
+            self._on_ready(ready.popleft())
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def owner_ident(self) -> int:
+        return self._ident
+
+    # -- any thread -------------------------------------------------------
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """Run ``fn(*args)`` on the hub's own greenlet, soon.
+
+        Callable from any thread; never blocks. *fn* runs in the hub greenlet,
+        so it must not block: it may switch into other greenlets or spawn
+        them. Returns False, without queueing, once the inbox is closed.
+        """
+        if self._closed:
+            return False
+        self._calls.append((fn, args))
+        if not self._wake_pending:
+            self._wake()
+        return True
+
+    def schedule(self, cell: Any) -> None:
+        """Note that *cell*'s mailbox has messages. Any thread; never blocks."""
+        self._ready.append(cell)
+        if not self._wake_pending:
+            self._wake()
+        if self._closed:
+            # The hub is gone: nobody else will look at the ready queue.
+            self.drain_closed()
+
+    def _wake(self) -> None:
+        # Producers publish their item *before* reading ``_wake_pending``
+        # and the hub clears the flag *before* draining. So a producer that
+        # sees the flag still set knows the coming drain will see its item,
+        # and a burst of messages costs one wake-up, not one each.
+        self._wake_pending = True
+        if _native.get_ident() == self._ident:
+            # Same thread: a loop callback is cheaper than the watcher's
+            # write to its descriptor.
+            self._loop.run_callback(self._drain)
+            return
+        with self._lock:
+            # The lock orders this send against close(): a watcher must
+            # never be signalled after its loop is destroyed.
+            if not self._closed:
+                self._async.send()
+
+    # -- hub greenlet -----------------------------------------------------
+
+    def _drain(self) -> None:
+        self._wake_pending = False
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                # Calls are framework code; a failure here is a geventio
+                # bug, but it must not take the hub down with it.
+                log.exception("internal error running %r on the hub", fn)
+        ready = self._ready
+        on_ready = self._on_ready
+        while ready:
+            on_ready(ready.popleft())
+
+
+_UNSET = object()
+
+
+class _Timer:
+    """A loop timer resuming a waiting greenlet, closed with a ``with``."""
+
+    __slots__ = ("_timer",)
+
+    def __init__(self, hub: Any, seconds: float | None, callback: Any) -> None:
+        self._timer = None
+        if seconds is not None:
+            self._timer = hub.loop.timer(seconds)
+            self._timer.start(callback, _UNSET)
+
+    def __enter__(self) -> _Timer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.close()
+
+
+class OneShot:
+    """A value (or an exception) set once from any thread, awaited anywhere.
+
+    Waiters in a plain thread block that thread on a native lock; waiters in
+    a greenlet block only that greenlet, and are resumed by their own hub:
+    through the worker's :class:`Inbox` on a worker thread, through gevent's
+    ``loop.run_callback_threadsafe`` on any other thread that has a hub.
+    """
+
+    __slots__ = ("_exc", "_lock", "_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value: Any = _UNSET
+        self._exc: BaseException | None = None
+        self._lock = _native.allocate_lock()
+        self._waiters: list[Any] = []
+
+    @property
+    def done(self) -> bool:
+        return self._value is not _UNSET
+
+    def set(self, value: Any = None) -> bool:
+        """Store *value* and wake every waiter; False if already set."""
+        return self._settle(value, None)
+
+    def fail(self, exc: BaseException) -> bool:
+        """Store *exc* for waiters to raise; False if already set."""
+        return self._settle(None, exc)
+
+    def _settle(self, value: Any, exc: BaseException | None) -> bool:
+        with self._lock:
+            if self._value is not _UNSET:
+                return False
+            self._value = value
+            self._exc = exc
+            waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake()
+        return True
+
+    def result(self) -> Any:
+        """Return the value or raise the exception; only once :attr:`done`."""
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until set; True if it was set, False on timeout.
+
+        Callable from any thread or greenlet. Blocks only the calling
+        greenlet when the calling thread has a gevent hub (a worker's, or
+        one the caller created, as monkey-patched programs always do), and
+        the calling thread otherwise.
+
+        Raises:
+            WouldDeadlock: called from a hub greenlet itself, which can
+                never block.
+        """
+        if self._value is not _UNSET:
+            return True
+        hub = get_hub_if_exists()
+        if hub is None:
+            return self._wait_thread(timeout)
+        return self._wait_greenlet(hub, timeout)
+
+    def _wait_thread(self, timeout: float | None) -> bool:
+        lock = _native.allocate_lock()
+        lock.acquire()
+        with self._lock:
+            if self._value is not _UNSET:
+                return True
+            self._waiters.append(lock.release)
+        if lock.acquire(True, -1 if timeout is None else timeout):
+            return True
+        self._forget(lock.release)
+        return self._value is not _UNSET
+
+    def _wait_greenlet(self, hub: Any, timeout: float | None) -> bool:
+        if getcurrent() is hub:
+            raise WouldDeadlock("cannot wait inside the hub greenlet itself")
+        waiter = Waiter(hub)
+        wake = _hub_waker(hub, waiter)
+        with self._lock:
+            if self._value is not _UNSET:
+                return True
+            self._waiters.append(wake)
+        with _Timer(hub, timeout, waiter.switch):
+            woken = waiter.get()
+        if woken is _UNSET:
+            self._forget(wake)
+        return self._value is not _UNSET
+
+    def _forget(self, wake: Any) -> None:
+        with self._lock:
+            if wake in self._waiters:
+                self._waiters.remove(wake)
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Wait as :meth:`wait` does, then return the value or raise.
+
+        Raises:
+            AskTimeout: nothing was set within *timeout* seconds.
+        """
+        if not self.wait(timeout):
+            raise AskTimeout(f"no reply within {timeout} seconds")
+        return self.result()
+
+
+def _hub_waker(hub: Any, waiter: Waiter) -> Callable[[], None]:
+    """Return a callable, safe from any thread, that resumes *waiter*."""
+    ident = _native.get_ident()
+    inbox = current_inbox()
+    loop = hub.loop
+
+    def wake() -> None:
+        if _native.get_ident() == ident:
+            loop.run_callback(waiter.switch, None)
+        elif inbox is not None:
+            inbox.call_soon(waiter.switch, None)
+        else:
+            try:
+                loop.run_callback_threadsafe(waiter.switch, None)
+            except Exception:
+                # The waiting thread destroyed its hub; nobody is waiting.
+                log.debug("could not wake a waiter on %r", hub, exc_info=True)
+
+    return wake

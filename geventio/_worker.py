@@ -1,0 +1,161 @@
+"""Worker: one native OS thread running its own gevent hub."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from gevent.hub import Waiter
+from zope.interface import implementer
+
+from . import _native
+from ._mailbox import Inbox, OneShot
+from ._task import _Cell
+from .errors import IOSystemShutdown
+from .interfaces import IWorker
+
+if TYPE_CHECKING:
+    from ._iosystem import IOSystem
+    from ._proxy import ProxyActor
+    from ._task import Task
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+
+
+@implementer(IWorker)
+class Worker:
+    """One native thread plus its hub: see :class:`~geventio.interfaces.IWorker`.
+
+    Created by :class:`IOSystem`, never by users. Everything that touches
+    the hub (its loop, its greenlets, the cells of its tasks) happens on
+    the worker's own thread; other threads reach it only through its
+    :class:`~geventio._mailbox.Inbox`.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, io: IOSystem, index: int) -> None:
+        self.io = io
+        self.index = index
+        self.name = f"{io.name}-worker-{index}"
+        self.hub: Any = None
+        self.loop: Any = None
+        self.ident: int | None = None
+        self._inbox = Inbox(self._on_ready)
+        self._cells: set[_Cell] = set()
+        self._started = OneShot()
+        self._stopped = OneShot()
+        self._stopping = False
+        self._finishing = False
+        self._retired_handled = 0
+        self.dead_letters = 0
+
+    # -- any thread -------------------------------------------------------
+
+    def _launch(self) -> None:
+        _native.start_new_thread(self._main, ())
+
+    def _start_task(
+        self, cls: type[Task], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ProxyActor:
+        cell = _Cell(cls, self)
+        with self.io._lock:
+            # Holding the system's lock orders this start before any
+            # shutdown: the bind call is queued ahead of the shutdown call.
+            if not self.io._running or not self._inbox.call_soon(self._bind, cell, args, kwargs):
+                raise IOSystemShutdown(
+                    f"cannot start {cls.__qualname__}: IO system "
+                    f"{self.io.name!r} is shut down"
+                )
+        return cell.proxy
+
+    def _request_shutdown(self) -> None:
+        self._inbox.call_soon(self._begin_shutdown)
+
+    def _wait_stopped(self, timeout: float | None) -> bool:
+        return self._stopped.wait(timeout)
+
+    @property
+    def is_running(self) -> bool:
+        """True from the hub being ready until the thread is finishing."""
+        return self._started.done and not self._stopped.done and not self._inbox.closed
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of this worker's counters; any thread; never blocks.
+
+        Read without stopping the hub, so a figure may be a message or two
+        behind.
+        """
+        cells = list(self._cells)
+        return {
+            "worker": self.name,
+            "tasks": len(cells),
+            "queued": sum(len(c.mailbox) for c in cells),
+            "delivered": self._retired_handled + sum(c.handled for c in cells),
+            "dead_letters": self.dead_letters,
+        }
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped" if self._stopped.done else "starting"
+        return f"<Worker {self.name} {state} thread={self.ident}>"
+
+    # -- the worker's own thread ------------------------------------------
+
+    def _main(self) -> None:
+        hub = None
+        try:
+            self.ident = _native.get_ident()
+            hub = gevent.get_hub()
+            hub.name = self.name
+            self.hub = hub
+            self.loop = hub.loop
+            self._inbox.open(hub)
+            stopper = self._stopper = Waiter(hub)
+            self._started.set()
+            log.debug("%s started", self.name)
+            # The main greenlet waits here while the hub runs the loop;
+            # _finish() resumes it once every task has unbound.
+            stopper.get()
+        except BaseException as exc:
+            self._started.fail(exc)
+            log.exception("%s crashed", self.name)
+        finally:
+            if self._inbox._async is not None:
+                self._inbox.close()
+            self._inbox.drain_closed()
+            if hub is not None:
+                hub.destroy(destroy_loop=True)
+            log.debug("%s stopped", self.name)
+            self._stopped.set()
+
+    # -- the worker's hub ----------------------------------------------------
+
+    def _bind(self, cell: _Cell, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._cells.add(cell)
+        cell.spawn(cell.bind_and_run, args, kwargs)
+
+    def _on_ready(self, cell: _Cell) -> None:
+        if self._inbox.closed:
+            cell.drain_dead()
+        else:
+            cell.on_ready()
+
+    def _begin_shutdown(self) -> None:
+        self._stopping = True
+        for cell in list(self._cells):
+            cell.stop_on_hub("IO system shut down")
+        self._maybe_finish()
+
+    def _cell_finished(self, cell: _Cell) -> None:
+        self._cells.discard(cell)
+        self._retired_handled += cell.handled
+        if self._stopping:
+            self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self._stopping and not self._cells and not self._finishing:
+            self._finishing = True
+            self.loop.run_callback(self._stopper.switch, None)
