@@ -14,7 +14,7 @@ from zope.interface import implementer
 from . import _native
 from ._mailbox import current_inbox
 from ._proxy import ProxyActor, _check_timeout
-from ._worker import Worker
+from ._worker import Worker, prepare_gevent
 from .interfaces import IIOSystem
 
 __all__ = ["IOSystem"]
@@ -65,6 +65,7 @@ class IOSystem:
         self._running = True
         self._dead_letters = 0
         self._round_robin = itertools.count()
+        prepare_gevent()
         self._workers = tuple(Worker(self, i) for i in range(count))
         for worker in self._workers:
             worker._launch()
@@ -96,7 +97,7 @@ class IOSystem:
         return self._workers[next(self._round_robin) % len(self._workers)]
 
     def _dead_letter(self, to: ProxyActor, message: Any, sender: Any) -> None:
-        """Count and log one undeliverable message; any thread, never blocks."""
+        """Count and log one message; any thread; never blocks."""
         from ._proxy import _ReplyHandle
 
         with self._lock:
@@ -120,8 +121,9 @@ class IOSystem:
         Idempotent; callable from any thread or hub. Blocks the calling
         greenlet (on a hub) or thread (elsewhere) until the workers stopped,
         or at most *timeout* seconds. Called from a task of this system, it
-        does not wait for that task's own worker, which stops once the
-        calling greenlet lets go of its hub.
+        only starts the shutdown and returns at once: the calling task is
+        unbound with the rest, and its worker could not stop while the
+        call waited on it.
 
         Returns:
             the workers that did not stop in time (empty when all stopped);
@@ -139,13 +141,17 @@ class IOSystem:
             log.debug("%r shutting down", self)
             for worker in self._workers:
                 worker._request_shutdown()
-        own = current_inbox()
+        if any(worker._inbox is current_inbox() for worker in self._workers):
+            # Called from a task of this system: that task is about to be
+            # unbound, which kills the calling greenlet, and its worker
+            # cannot stop while this call holds it. Waiting is pointless.
+            return []
         deadline = None if timeout is None else _native.monotonic() + timeout
         stuck = []
         for worker in self._workers:
-            if worker._inbox is own:
-                continue
-            remaining = None if deadline is None else max(0.0, deadline - _native.monotonic())
+            remaining = (
+                None if deadline is None else max(0.0, deadline - _native.monotonic())
+            )
             if not worker._wait_stopped(remaining):
                 stuck.append(worker)
         if stuck:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gevent._hub_local import get_hub_if_exists
 from gevent.hub import Waiter
@@ -61,6 +62,7 @@ class Inbox:
         "_on_ready",
         "_ready",
         "_wake_pending",
+        "wakeups",
     )
 
     def __init__(self, on_ready: Callable[[Any], None]) -> None:
@@ -73,6 +75,7 @@ class Inbox:
         self._loop: Any = None
         self._async: Any = None
         self._ident = -1
+        self.wakeups = 0
 
     # -- owner thread -----------------------------------------------------
 
@@ -80,9 +83,16 @@ class Inbox:
         """Attach to *hub*. Only the worker's own thread calls this."""
         self._loop = hub.loop
         self._ident = _native.get_ident()
-        self._async = hub.loop.async_()
-        self._async.start(self._drain)
+        watcher = hub.loop.async_()
+        watcher.start(self._drain)
         _thread_state.inbox = self
+        with self._lock:
+            self._async = watcher
+            if self._calls or self._ready:
+                # Queued before the watcher existed (a shutdown racing the
+                # start): nobody could signal it, so drain on the first turn.
+                self._wake_pending = True
+                self._loop.run_callback(self._drain)
 
     def close(self) -> None:
         """Stop accepting wake-ups and release the watcher's descriptor.
@@ -92,8 +102,9 @@ class Inbox:
         """
         with self._lock:
             self._closed = True
-            self._async.close()
-            self._async = None
+            if self._async is not None:
+                self._async.close()
+                self._async = None
         _thread_state.inbox = None
 
     def drain_closed(self) -> None:
@@ -133,7 +144,7 @@ class Inbox:
         return True
 
     def schedule(self, cell: Any) -> None:
-        """Note that *cell*'s mailbox has messages. Any thread; never blocks."""
+        """*cell*'s mailbox has messages; any thread; never blocks."""
         self._ready.append(cell)
         if not self._wake_pending:
             self._wake()
@@ -153,15 +164,16 @@ class Inbox:
             self._loop.run_callback(self._drain)
             return
         with self._lock:
-            # The lock orders this send against close(): a watcher must
-            # never be signalled after its loop is destroyed.
-            if not self._closed:
+            # The lock orders this send against open() and close(): a
+            # watcher is signalled only between the two.
+            if self._async is not None:
                 self._async.send()
 
     # -- hub greenlet -----------------------------------------------------
 
     def _drain(self) -> None:
         self._wake_pending = False
+        self.wakeups += 1
         calls = self._calls
         while calls:
             fn, args = calls.popleft()
@@ -234,9 +246,11 @@ class OneShot:
                 return False
             self._value = value
             self._exc = exc
-            waiters, self._waiters = self._waiters, []
-        for wake in waiters:
-            wake()
+            # Waking under the lock orders each wake-up before the waiter's
+            # own clean-up (_forget), which may close a watcher.
+            for wake in self._waiters:
+                wake()
+            self._waiters = []
         return True
 
     def result(self) -> Any:
@@ -280,16 +294,30 @@ class OneShot:
         if getcurrent() is hub:
             raise WouldDeadlock("cannot wait inside the hub greenlet itself")
         waiter = Waiter(hub)
-        wake = _hub_waker(hub, waiter)
-        with self._lock:
-            if self._value is not _UNSET:
-                return True
-            self._waiters.append(wake)
-        with _Timer(hub, timeout, waiter.switch):
-            woken = waiter.get()
-        if woken is _UNSET:
-            self._forget(wake)
-        return self._value is not _UNSET
+        inbox = current_inbox()
+        watcher = None
+        if inbox is not None:
+            wake = _inbox_waker(inbox, waiter)
+        else:
+            # A hub that is not a worker's: an async watcher of its own, as
+            # gevent's thread pool uses, both wakes that hub from any thread
+            # and keeps its loop from exiting while nothing else is pending.
+            watcher = hub.loop.async_()
+            watcher.start(waiter.switch, None)
+            wake = watcher.send
+        try:
+            with self._lock:
+                if self._value is not _UNSET:
+                    return True
+                self._waiters.append(wake)
+            with _Timer(hub, timeout, waiter.switch):
+                woken = waiter.get()
+            if woken is _UNSET:
+                self._forget(wake)
+            return self._value is not _UNSET
+        finally:
+            if watcher is not None:
+                watcher.close()
 
     def _forget(self, wake: Any) -> None:
         with self._lock:
@@ -299,30 +327,23 @@ class OneShot:
     def get(self, timeout: float | None = None) -> Any:
         """Wait as :meth:`wait` does, then return the value or raise.
 
+        On timeout the OneShot expires: a value set later is refused (its
+        setter sees False), so a late reply can be counted as a dead letter.
+
         Raises:
             AskTimeout: nothing was set within *timeout* seconds.
         """
         if not self.wait(timeout):
-            raise AskTimeout(f"no reply within {timeout} seconds")
+            # Claim the slot with the timeout; a value that won the race
+            # in the meantime is returned instead.
+            self._settle(None, AskTimeout(f"no reply within {timeout} seconds"))
         return self.result()
 
 
-def _hub_waker(hub: Any, waiter: Waiter) -> Callable[[], None]:
+def _inbox_waker(inbox: Inbox, waiter: Waiter) -> Callable[[], None]:
     """Return a callable, safe from any thread, that resumes *waiter*."""
-    ident = _native.get_ident()
-    inbox = current_inbox()
-    loop = hub.loop
 
     def wake() -> None:
-        if _native.get_ident() == ident:
-            loop.run_callback(waiter.switch, None)
-        elif inbox is not None:
-            inbox.call_soon(waiter.switch, None)
-        else:
-            try:
-                loop.run_callback_threadsafe(waiter.switch, None)
-            except Exception:
-                # The waiting thread destroyed its hub; nobody is waiting.
-                log.debug("could not wake a waiter on %r", hub, exc_info=True)
+        inbox.call_soon(waiter.switch, None)
 
     return wake

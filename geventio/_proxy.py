@@ -36,7 +36,9 @@ def _current_proxy() -> ProxyActor | None:
 
 @implementer(IProxyActor)
 class ProxyActor:
-    """A thread-safe handle to one task: see :class:`~geventio.interfaces.IProxyActor`.
+    """A thread-safe handle to one task.
+
+    The contract is :class:`~geventio.interfaces.IProxyActor`.
 
     Returned by :meth:`Task.start`; a task reaches its own as
     :attr:`Task.proxy` and the sender of the message it handles as

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from greenlet import GreenletExit, getcurrent, greenlet
@@ -21,7 +22,7 @@ from zope.interface import implementer
 from . import _native
 from ._mailbox import OneShot
 from ._proxy import ProxyActor, _ReplyHandle
-from .errors import GeventIOError, IOSystemShutdown, ProxyStopped
+from .errors import GeventIOError, ProxyStopped
 from .interfaces import ITask
 
 if TYPE_CHECKING:
@@ -191,9 +192,7 @@ class _Cell:
         except GreenletExit:
             raise
         except BaseException as exc:
-            log.error(
-                "constructing %s failed", self.describe(), exc_info=exc
-            )
+            log.error("constructing %s failed", self.describe(), exc_info=exc)
             self.unbind("failed", exc)
             return
         if task._cell is not self:
@@ -402,9 +401,7 @@ class Task:
         elif isinstance(target, Worker):
             worker = target
         else:
-            raise TypeError(
-                f"target must be an IOSystem or a Worker, got {target!r}"
-            )
+            raise TypeError(f"target must be an IOSystem or a Worker, got {target!r}")
         return worker._start_task(cls, args, kwargs)
 
     # -- the task's own view ----------------------------------------------
@@ -449,7 +446,7 @@ class Task:
         return cell
 
     def become(self, handler: Callable[[Any], Any]) -> None:
-        """Send later messages to ``handler(message)`` instead of :meth:`receive`.
+        """Route later messages to ``handler(message)``, not :meth:`receive`.
 
         Only on the task's own hub; never blocks. Handlers stack:
         :meth:`unbecome` returns to the previous one.

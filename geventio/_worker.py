@@ -24,10 +24,27 @@ __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
 
+# Settings gevent imports lazily while building a hub or using one.
+_LAZY_GEVENT_SETTINGS = ("loop", "format_context", "resolver", "threadpool")
+
+
+def prepare_gevent() -> None:
+    """Import, on the calling thread, what gevent would import in workers.
+
+    After ``patch_all()`` the import system's module locks are gevent locks;
+    two worker threads importing the same module at once (gevent's loop
+    implementation, while building their hubs) can then deadlock. Importing
+    it here first, before any worker starts, leaves nothing to race on.
+    """
+    for setting in _LAZY_GEVENT_SETTINGS:
+        getattr(gevent.config, setting)
+
 
 @implementer(IWorker)
 class Worker:
-    """One native thread plus its hub: see :class:`~geventio.interfaces.IWorker`.
+    """One native thread plus its hub.
+
+    The contract is :class:`~geventio.interfaces.IWorker`.
 
     Created by :class:`IOSystem`, never by users. Everything that touches
     the hub (its loop, its greenlets, the cells of its tasks) happens on
@@ -65,7 +82,9 @@ class Worker:
         with self.io._lock:
             # Holding the system's lock orders this start before any
             # shutdown: the bind call is queued ahead of the shutdown call.
-            if not self.io._running or not self._inbox.call_soon(self._bind, cell, args, kwargs):
+            if not self.io._running or not self._inbox.call_soon(
+                self._bind, cell, args, kwargs
+            ):
                 raise IOSystemShutdown(
                     f"cannot start {cls.__qualname__}: IO system "
                     f"{self.io.name!r} is shut down"
@@ -96,10 +115,17 @@ class Worker:
             "queued": sum(len(c.mailbox) for c in cells),
             "delivered": self._retired_handled + sum(c.handled for c in cells),
             "dead_letters": self.dead_letters,
+            "wakeups": self._inbox.wakeups,
         }
 
     def __repr__(self) -> str:
-        state = "running" if self.is_running else "stopped" if self._stopped.done else "starting"
+        state = (
+            "running"
+            if self.is_running
+            else "stopped"
+            if self._stopped.done
+            else "starting"
+        )
         return f"<Worker {self.name} {state} thread={self.ident}>"
 
     # -- the worker's own thread ------------------------------------------

@@ -108,7 +108,7 @@ class ITask(Interface):
         """Hook: an exception escaped the task, before it unbinds."""
 
     def shutdown_request():  # type: ignore[misc]
-        """Hook: the proxy stopped or the system shuts down; default unbinds."""
+        """Hook: proxy stopped or system shutting down; default unbinds."""
 
     def status():  # type: ignore[misc]
         """Hook: the answer to a StatusCheck."""
