@@ -18,6 +18,7 @@ from .errors import (
     GeventIOError,
     IOSystemShutdown,
     ProxyStopped,
+    StallInterrupted,
     WouldDeadlock,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "IOSystemShutdown",
     "ProxyActor",
     "ProxyStopped",
+    "StallInterrupted",
     "StatusCheck",
     "Task",
     "Worker",

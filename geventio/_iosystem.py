@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import itertools
 import logging
 import os
@@ -13,8 +14,10 @@ from zope.interface import implementer
 
 from . import _native
 from ._mailbox import current_inbox
+from ._monitor import Monitor
 from ._proxy import ProxyActor, _check_timeout
 from ._worker import Worker, prepare_gevent
+from .errors import StallInterrupted
 from .interfaces import IIOSystem
 
 __all__ = ["IOSystem"]
@@ -26,6 +29,28 @@ _dead_log = logging.getLogger("geventio.dead_letters")
 # gets its on_unbind even in programs that never call shutdown().
 _running_systems: weakref.WeakSet[IOSystem] = weakref.WeakSet()
 _EXIT_TIMEOUT = 5.0
+
+
+def _check_threshold(threshold: object) -> float | None:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(
+            f"blocking_threshold must be a number of seconds or None, got {threshold!r}"
+        )
+    if not threshold > 0:
+        raise ValueError(f"blocking_threshold must be positive, got {threshold!r}")
+    return float(threshold)
+
+
+def _interrupt(worker: Worker) -> bool:
+    """Raise StallInterrupted in *worker*'s thread; True if delivered."""
+    if worker.ident is None:
+        return False
+    delivered = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(worker.ident), ctypes.py_object(StallInterrupted)
+    )
+    return bool(delivered == 1)
 
 
 def _check_workers(workers: object) -> int:
@@ -54,13 +79,21 @@ class IOSystem:
     .. versionadded:: 0.1
     """
 
-    def __init__(self, name: str = "iosystem", workers: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "iosystem",
+        workers: int | None = None,
+        *,
+        blocking_threshold: float | None = 0.1,
+    ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, got {name!r}")
         if not name:
             raise ValueError("name must not be empty")
         count = _check_workers(workers)
+        self.blocking_threshold = _check_threshold(blocking_threshold)
         self.name = name
+        self._monitor: Monitor | None = None
         self._lock = _native.allocate_lock()
         self._running = True
         self._dead_letters = 0
@@ -75,6 +108,9 @@ class IOSystem:
         except BaseException:
             self.shutdown(timeout=_EXIT_TIMEOUT)
             raise
+        if self.blocking_threshold is not None:
+            self._monitor = Monitor(self, self.blocking_threshold)
+            self._monitor.start()
         _running_systems.add(self)
         log.debug("%r started", self)
 
@@ -146,23 +182,48 @@ class IOSystem:
             # unbound, which kills the calling greenlet, and its worker
             # cannot stop while this call holds it. Waiting is pointless.
             return []
-        deadline = None if timeout is None else _native.monotonic() + timeout
-        stuck = []
-        for worker in self._workers:
-            remaining = (
-                None if deadline is None else max(0.0, deadline - _native.monotonic())
-            )
-            if not worker._wait_stopped(remaining):
-                stuck.append(worker)
+        stuck = self._join_workers(timeout)
+        if self._monitor is not None:
+            self._monitor.stop(timeout=None if not stuck else 0)
         if stuck:
+            for worker in stuck:
+                worker._abandoned = True
             log.warning(
-                "IO system %r: %d worker(s) did not stop within %s s: %s",
+                "IO system %r: %d worker(s) did not stop within %s s and are "
+                "abandoned (left to finish on their own as daemon threads): %s",
                 self.name,
                 len(stuck),
                 timeout,
-                ", ".join(w.name for w in stuck),
+                ", ".join(f"{w.name} (blocked by {w._blocked_by})" for w in stuck),
             )
         return stuck
+
+    def _join_workers(self, timeout: float | None) -> list[Worker]:
+        if timeout is None:
+            for worker in self._workers:
+                worker._wait_stopped(None)
+            return []
+        # First half of the timeout: let every worker stop on its own.
+        start = _native.monotonic()
+        pending = self._wait_all(list(self._workers), start + timeout / 2)
+        # Second half: a worker whose loop is stalled will never get to its
+        # shutdown; interrupt the pure-Python code holding it, if that is
+        # what it is, and give it the rest of the time.
+        for worker in pending:
+            stalled = worker.loop_lag() > 0 or self.blocking_threshold is None
+            if stalled and _interrupt(worker):
+                log.warning(
+                    "IO system %r: interrupted stalled %s", self.name, worker.name
+                )
+        return self._wait_all(pending, start + timeout)
+
+    @staticmethod
+    def _wait_all(workers: list[Worker], deadline: float) -> list[Worker]:
+        return [
+            w
+            for w in workers
+            if not w._wait_stopped(max(0.0, deadline - _native.monotonic()))
+        ]
 
     def __enter__(self) -> IOSystem:
         return self

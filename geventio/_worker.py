@@ -69,6 +69,15 @@ class Worker:
         self._finishing = False
         self._retired_handled = 0
         self.dead_letters = 0
+        # Blocking detection: the heartbeat (on the hub) writes these; the
+        # monitor thread and stats() read them.
+        self._beat_period: float | None = None
+        self._last_beat = 0.0
+        self._max_stall = 0.0
+        self._stalls = 0
+        self._reported_stall = False
+        self._blocked_by: str | None = None
+        self._abandoned = False
 
     # -- any thread -------------------------------------------------------
 
@@ -116,7 +125,21 @@ class Worker:
             "delivered": self._retired_handled + sum(c.handled for c in cells),
             "dead_letters": self.dead_letters,
             "wakeups": self._inbox.wakeups,
+            "loop_lag": self.loop_lag(),
+            "max_stall": self._max_stall,
+            "stalls": self._stalls,
+            "abandoned": self._abandoned,
         }
+
+    def loop_lag(self) -> float:
+        """How late this worker's loop runs now, in seconds; any thread.
+
+        0.0 while the hub keeps up, or when blocking detection is off.
+        """
+        period = self._beat_period
+        if period is None or not self._last_beat:
+            return 0.0
+        return max(0.0, _native.monotonic() - self._last_beat - period)
 
     def __repr__(self) -> str:
         state = (
@@ -131,7 +154,7 @@ class Worker:
     # -- the worker's own thread ------------------------------------------
 
     def _main(self) -> None:
-        hub = None
+        hub = heartbeat = None
         try:
             self.ident = _native.get_ident()
             hub = gevent.get_hub()
@@ -140,6 +163,7 @@ class Worker:
             self.loop = hub.loop
             self._inbox.open(hub)
             stopper = self._stopper = Waiter(hub)
+            heartbeat = self._start_heartbeat()
             self._started.set()
             log.debug("%s started", self.name)
             # The main greenlet waits here while the hub runs the loop;
@@ -149,15 +173,36 @@ class Worker:
             self._started.fail(exc)
             log.exception("%s crashed", self.name)
         finally:
-            if self._inbox._async is not None:
-                self._inbox.close()
+            if heartbeat is not None:
+                heartbeat.close()
+            self._inbox.close()
             self._inbox.drain_closed()
             if hub is not None:
                 hub.destroy(destroy_loop=True)
             log.debug("%s stopped", self.name)
             self._stopped.set()
 
+    def _start_heartbeat(self) -> Any:
+        threshold = self.io.blocking_threshold
+        if threshold is None:
+            return None
+        self._beat_period = period = threshold / 2
+        self._last_beat = _native.monotonic()
+        timer = self.loop.timer(period, period, ref=False)
+        timer.start(self._beat)
+        return timer
+
     # -- the worker's hub ----------------------------------------------------
+
+    def _beat(self) -> None:
+        now = _native.monotonic()
+        late = now - self._last_beat - (self._beat_period or 0.0)
+        self._last_beat = now
+        if late > self._max_stall:
+            self._max_stall = late
+        threshold = self.io.blocking_threshold
+        if threshold is not None and late >= threshold:
+            self._stalls += 1
 
     def _bind(self, cell: _Cell, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._cells.add(cell)

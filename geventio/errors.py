@@ -12,6 +12,7 @@ __all__ = [
     "GeventIOError",
     "IOSystemShutdown",
     "ProxyStopped",
+    "StallInterrupted",
     "WouldDeadlock",
 ]
 
@@ -52,4 +53,14 @@ class WouldDeadlock(GeventIOError, RuntimeError):
     handling (the reply could only be produced by the very greenlet that
     waits for it), or when a blocking call is made from a hub greenlet
     itself. Always a programming error.
+    """
+
+
+class StallInterrupted(GeventIOError):
+    """Raised asynchronously inside a task that stalled a shutting-down worker.
+
+    When :meth:`IOSystem.shutdown` runs out of half its timeout while a
+    worker's loop is blocked, it raises this in that worker's thread, as a
+    best effort: it lands only in pure-Python code (a busy loop), never in a
+    C call that blocks. The task then fails and unbinds like any other.
     """
