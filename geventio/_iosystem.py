@@ -14,10 +14,11 @@ from zope.interface import implementer
 
 from . import _native
 from ._mailbox import current_inbox
-from ._monitor import Monitor
+from ._monitor import ServiceThread
 from ._proxy import ProxyActor, _check_timeout
 from ._worker import Worker, prepare_gevent
 from .errors import StallInterrupted
+from .events import DeadLetter, wanted
 from .interfaces import IIOSystem
 
 __all__ = ["IOSystem"]
@@ -93,7 +94,7 @@ class IOSystem:
         count = _check_workers(workers)
         self.blocking_threshold = _check_threshold(blocking_threshold)
         self.name = name
-        self._monitor: Monitor | None = None
+        self._service = ServiceThread(self, self.blocking_threshold)
         self._lock = _native.allocate_lock()
         self._running = True
         self._dead_letters = 0
@@ -108,9 +109,7 @@ class IOSystem:
         except BaseException:
             self.shutdown(timeout=_EXIT_TIMEOUT)
             raise
-        if self.blocking_threshold is not None:
-            self._monitor = Monitor(self, self.blocking_threshold)
-            self._monitor.start()
+        self._service.start()
         _running_systems.add(self)
         log.debug("%r started", self)
 
@@ -140,6 +139,8 @@ class IOSystem:
             self._dead_letters += 1
             to._cell.worker.dead_letters += 1
         _dead_log.debug("dead letter to %r from %r: %r", to, sender, message)
+        if wanted():
+            self._service.publish(DeadLetter(to, message, sender))
         if isinstance(sender, _ReplyHandle):
             # An ask whose question can never be handled fails now, not
             # after its timeout.
@@ -183,8 +184,7 @@ class IOSystem:
             # cannot stop while this call holds it. Waiting is pointless.
             return []
         stuck = self._join_workers(timeout)
-        if self._monitor is not None:
-            self._monitor.stop(timeout=None if not stuck else 0)
+        self._service.stop(timeout=None if not stuck else 0)
         if stuck:
             for worker in stuck:
                 worker._abandoned = True

@@ -1,4 +1,7 @@
-"""Blocking detection: which task holds which worker's loop, and how long.
+"""The IO system's service thread: blocking detection and event delivery.
+
+Blocking detection tells which task holds which worker's loop, and how
+long.
 
 Each worker's hub runs a cheap heartbeat timer; one native monitor thread
 per IO system looks at the heartbeats. A heartbeat that is late by more
@@ -22,17 +25,20 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from collections import deque
+
+import zope.event
 from gevent.events import EventLoopBlocked
-from zope.event import notify
 
 from . import _native
+from .events import WorkerBlocked, notify_on_hub
 
 if TYPE_CHECKING:
     from ._iosystem import IOSystem
     from ._task import _Cell
     from ._worker import Worker
 
-__all__ = ["Monitor", "blocking_cell"]
+__all__ = ["ServiceThread", "blocking_cell"]
 
 log = logging.getLogger("geventio.blocking")
 
@@ -63,20 +69,23 @@ def _guard_code() -> Any:
 _GUARD_CODE = _guard_code()
 
 
-class Monitor:
-    """The monitor thread of one IO system.
+class ServiceThread:
+    """The one native helper thread of an IO system.
 
-    Started by the IO system when it has a blocking threshold; stopped (and
-    joined) by its shutdown. Nothing here runs on a worker's hub except the
-    heartbeat, which :class:`Worker` owns.
+    It watches the workers' heartbeats (when the system has a blocking
+    threshold) and delivers the system's events to ``zope.event``
+    subscribers, so that neither ever runs on a worker hub. Started by the
+    IO system; stopped and joined by its shutdown.
     """
 
-    def __init__(self, io: IOSystem, threshold: float) -> None:
+    def __init__(self, io: IOSystem, threshold: float | None) -> None:
         self.io = io
         self.threshold = threshold
-        self.period = threshold / 2
-        self._wakeup = _native.allocate_lock()
-        self._wakeup.acquire()
+        self.period = None if threshold is None else threshold / 2
+        self._events: deque[Any] = deque()
+        # Released to wake the thread: by publish() and by stop().
+        self._kick = _native.allocate_lock()
+        self._kick.acquire()
         self._exited = _native.allocate_lock()
         self._exited.acquire()
         self._running = True
@@ -86,23 +95,59 @@ class Monitor:
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop the thread; True once it has exited. Any thread but its own."""
-        if self._running:
-            self._running = False
-            self._wakeup.release()
+        self._running = False
+        self._wake()
         if self._exited.acquire(True, -1 if timeout is None else timeout):
             self._exited.release()
             return True
         return False
 
+    def publish(self, event: Any) -> None:
+        """Queue *event* for ``zope.event`` subscribers; any thread."""
+        notify_on_hub(event)
+        if not zope.event.subscribers:
+            return
+        if not self._exited.locked():
+            zope.event.notify(event)  # the thread is gone: deliver here
+            return
+        self._events.append(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._kick.release()
+        except RuntimeError:
+            pass  # already awake
+
     def _main(self) -> None:
         try:
-            while not self._wakeup.acquire(True, self.period):
-                for worker in self.io.workers:
-                    self.check(worker)
+            next_check = _native.monotonic()
+            while self._running:
+                if self.period is None:
+                    self._kick.acquire()
+                else:
+                    wait = next_check - _native.monotonic()
+                    if wait > 0:
+                        self._kick.acquire(True, wait)
+                self._deliver()
+                if self.period is not None and _native.monotonic() >= next_check:
+                    next_check = _native.monotonic() + self.period
+                    for worker in self.io.workers:
+                        self.check(worker)
+            self._deliver()
         except Exception:
-            log.exception("the blocking monitor of %r failed", self.io)
+            log.exception("the service thread of %r failed", self.io)
         finally:
             self._exited.release()
+
+    def _deliver(self) -> None:
+        events = self._events
+        while events:
+            event = events.popleft()
+            try:
+                zope.event.notify(event)
+            except Exception:
+                log.exception("a subscriber raised on %r", event)
 
     def check(self, worker: Worker) -> None:
         """Report *worker* once per episode while its loop is stalled."""
@@ -128,6 +173,7 @@ class Monitor:
             stack,
         )
         worker._blocked_by = who
+        self.publish(WorkerBlocked(worker, who, lag, stack))
         running = None
         if cell is not None:
             # Of the task's greenlets only the running one has no saved
@@ -135,7 +181,7 @@ class Monitor:
             running = next(
                 (g for g in list(cell.greenlets) if g and g.gr_frame is None), None
             )
-        notify(
+        self.publish(
             EventLoopBlocked(
                 running, self.threshold, stack.splitlines(), hub=worker.hub
             )

@@ -23,6 +23,7 @@ from . import _native
 from ._mailbox import OneShot
 from ._proxy import ProxyActor, _ReplyHandle
 from .errors import GeventIOError, ProxyStopped
+from .events import TaskBound, TaskFailed, TaskUnbound, wanted
 from .interfaces import ITask
 
 if TYPE_CHECKING:
@@ -205,6 +206,8 @@ class _Cell:
         if self.state != BINDING:
             return  # on_bind unbound it
         self.state = BOUND
+        if wanted():
+            self.io._service.publish(TaskBound(self.proxy, self.cls, self.worker))
         self.kick()
         task.run()
 
@@ -265,6 +268,8 @@ class _Cell:
     def fail(self, exc: BaseException, sender: ProxyActor | None) -> None:
         """Report a task failure, answer the pending ask, then unbind."""
         log.error("task %s failed", self.describe(), exc_info=exc)
+        if wanted():
+            self.io._service.publish(TaskFailed(self.proxy, self.cls, exc))
         if isinstance(sender, _ReplyHandle):
             sender._fail(exc)
         task = self.task
@@ -326,6 +331,10 @@ class _Cell:
             self.worker._cell_finished(self)
             self.drain_dead()
             self.unbound.set(self.reason)
+            if wanted():
+                self.io._service.publish(
+                    TaskUnbound(self.proxy, self.cls, self.reason, self.error)
+                )
 
 
 def _kill(g: greenlet) -> None:

@@ -1,0 +1,3 @@
+from geventio._cli import main
+
+raise SystemExit(main())

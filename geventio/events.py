@@ -1,0 +1,205 @@
+"""Lifecycle events, published through :mod:`zope.event`.
+
+geventio announces what happens to its tasks and workers the way gevent
+announces its own (:mod:`gevent.events`): each event is a plain object
+providing an interface declared here, handed to every callable in
+``zope.event.subscribers``::
+
+    import zope.event
+    from geventio.events import ITaskFailed
+
+
+    def on_event(event):
+        if ITaskFailed.providedBy(event):
+            print("failed:", event.proxy, event.error)
+
+
+    zope.event.subscribers.append(on_event)
+
+Subscribers never run on a worker hub: events are queued and delivered by
+the IO system's service thread (the one that also watches for blocked
+loops), in the order they happened, so a slow subscriber cannot stall a
+task. A subscriber that needs to run synchronously where the event happens
+(for instance to record it on the hub itself) subscribes with
+:func:`subscribe_on_hub` instead, and must then neither block nor raise.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from zope.interface import Attribute, Interface, implementer
+
+__all__ = [
+    "DeadLetter",
+    "IDeadLetter",
+    "IGeventIOEvent",
+    "ISupervisorGaveUp",
+    "ISupervisorRestarted",
+    "ITaskBound",
+    "ITaskFailed",
+    "ITaskUnbound",
+    "IWorkerBlocked",
+    "SupervisorGaveUp",
+    "SupervisorRestarted",
+    "TaskBound",
+    "TaskFailed",
+    "TaskUnbound",
+    "WorkerBlocked",
+    "subscribe_on_hub",
+    "unsubscribe_on_hub",
+]
+
+log = logging.getLogger(__name__)
+
+# Subscribers called synchronously, where the event happens.
+_on_hub: list[Callable[[Any], None]] = []
+
+
+def subscribe_on_hub(subscriber: Callable[[Any], None]) -> None:
+    """Call *subscriber* synchronously wherever an event happens.
+
+    Callable from any thread. The subscriber then runs on worker hubs (and
+    on whatever thread raised the event); it must not block, and an
+    exception it raises is logged and otherwise ignored.
+    """
+    if not callable(subscriber):
+        raise TypeError(f"subscriber must be callable, got {subscriber!r}")
+    _on_hub.append(subscriber)
+
+
+def unsubscribe_on_hub(subscriber: Callable[[Any], None]) -> None:
+    """Undo :func:`subscribe_on_hub`; any thread; a no-op if absent."""
+    try:
+        _on_hub.remove(subscriber)
+    except ValueError:
+        pass
+
+
+def wanted() -> bool:
+    """True if anybody listens; checked before building an event."""
+    import zope.event
+
+    return bool(zope.event.subscribers or _on_hub)
+
+
+def notify_on_hub(event: Any) -> None:
+    """Run the synchronous subscribers for *event* (where it happened)."""
+    for subscriber in list(_on_hub):
+        try:
+            subscriber(event)
+        except Exception:
+            log.exception("event subscriber %r raised", subscriber)
+
+
+class IGeventIOEvent(Interface):
+    """Base of every geventio event."""
+
+
+class ITaskBound(IGeventIOEvent):
+    """A task was bound to its worker (its ``on_bind`` returned)."""
+
+    proxy = Attribute("The task's ProxyActor.")
+    task_class = Attribute("The task's class.")
+    worker = Attribute("The Worker it is bound to.")
+
+
+class ITaskUnbound(IGeventIOEvent):
+    """A task finished unbinding (its ``on_unbind`` returned)."""
+
+    proxy = Attribute("The task's ProxyActor.")
+    task_class = Attribute("The task's class.")
+    reason = Attribute("'unbound', 'stopped', 'failed' or 'IO system shut down'.")
+    error = Attribute("The exception that ended it, or None.")
+
+
+class ITaskFailed(IGeventIOEvent):
+    """An exception escaped a task (it is about to unbind)."""
+
+    proxy = Attribute("The task's ProxyActor.")
+    task_class = Attribute("The task's class.")
+    error = Attribute("The exception.")
+
+
+class IDeadLetter(IGeventIOEvent):
+    """A message could not be delivered and was dropped."""
+
+    to = Attribute("The ProxyActor it was told to.")
+    message = Attribute("The message.")
+    sender = Attribute("Its sender, or None.")
+
+
+class IWorkerBlocked(IGeventIOEvent):
+    """A worker's loop has been held longer than its IO system's threshold."""
+
+    worker = Attribute("The Worker.")
+    blocked_by = Attribute("A description of the task holding the loop.")
+    lag = Attribute("How late the loop runs, in seconds.")
+    stack = Attribute("The blocked thread's stack, as text.")
+
+
+class ISupervisorRestarted(IGeventIOEvent):
+    """A Supervisor replaced its IO system."""
+
+    supervisor = Attribute("The Supervisor.")
+    reason = Attribute("Why, in words.")
+    restarts = Attribute("How many restarts so far, this one included.")
+
+
+class ISupervisorGaveUp(IGeventIOEvent):
+    """A Supervisor exceeded its restart intensity and stopped everything."""
+
+    supervisor = Attribute("The Supervisor.")
+    reason = Attribute("Why, in words.")
+
+
+class _Event:
+    """Plain attribute holder with a readable repr."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+@implementer(ITaskBound)
+class TaskBound(_Event):
+    __slots__ = ("proxy", "task_class", "worker")
+
+
+@implementer(ITaskUnbound)
+class TaskUnbound(_Event):
+    __slots__ = ("proxy", "task_class", "reason", "error")
+
+
+@implementer(ITaskFailed)
+class TaskFailed(_Event):
+    __slots__ = ("proxy", "task_class", "error")
+
+
+@implementer(IDeadLetter)
+class DeadLetter(_Event):
+    __slots__ = ("to", "message", "sender")
+
+
+@implementer(IWorkerBlocked)
+class WorkerBlocked(_Event):
+    __slots__ = ("worker", "blocked_by", "lag", "stack")
+
+
+@implementer(ISupervisorRestarted)
+class SupervisorRestarted(_Event):
+    __slots__ = ("supervisor", "reason", "restarts")
+
+
+@implementer(ISupervisorGaveUp)
+class SupervisorGaveUp(_Event):
+    __slots__ = ("supervisor", "reason")
