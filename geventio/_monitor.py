@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any
-
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 import zope.event
 from gevent.events import EventLoopBlocked

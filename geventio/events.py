@@ -29,7 +29,8 @@ task. A subscriber that needs to run synchronously where the event happens
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from zope.interface import Attribute, Interface, implementer
 
@@ -177,29 +178,29 @@ class TaskBound(_Event):
 
 @implementer(ITaskUnbound)
 class TaskUnbound(_Event):
-    __slots__ = ("proxy", "task_class", "reason", "error")
+    __slots__ = ("error", "proxy", "reason", "task_class")
 
 
 @implementer(ITaskFailed)
 class TaskFailed(_Event):
-    __slots__ = ("proxy", "task_class", "error")
+    __slots__ = ("error", "proxy", "task_class")
 
 
 @implementer(IDeadLetter)
 class DeadLetter(_Event):
-    __slots__ = ("to", "message", "sender")
+    __slots__ = ("message", "sender", "to")
 
 
 @implementer(IWorkerBlocked)
 class WorkerBlocked(_Event):
-    __slots__ = ("worker", "blocked_by", "lag", "stack")
+    __slots__ = ("blocked_by", "lag", "stack", "worker")
 
 
 @implementer(ISupervisorRestarted)
 class SupervisorRestarted(_Event):
-    __slots__ = ("supervisor", "reason", "restarts")
+    __slots__ = ("reason", "restarts", "supervisor")
 
 
 @implementer(ISupervisorGaveUp)
 class SupervisorGaveUp(_Event):
-    __slots__ = ("supervisor", "reason")
+    __slots__ = ("reason", "supervisor")
