@@ -160,47 +160,57 @@ class ISupervisorGaveUp(IGeventIOEvent):
 class _Event:
     """Plain attribute holder with a readable repr."""
 
+    # Positional order of the constructor's arguments (ruff keeps
+    # __slots__ sorted, so the order cannot live there).
+    _fields: tuple[str, ...] = ()
     __slots__: tuple[str, ...] = ()
 
     def __init__(self, *values: Any) -> None:
-        for name, value in zip(self.__slots__, values, strict=True):
+        for name, value in zip(self._fields, values, strict=True):
             setattr(self, name, value)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
         return f"{type(self).__name__}({fields})"
 
 
 @implementer(ITaskBound)
 class TaskBound(_Event):
-    __slots__ = ("proxy", "task_class", "worker")
+    _fields = ("proxy", "task_class", "worker")
+    __slots__ = _fields
 
 
 @implementer(ITaskUnbound)
 class TaskUnbound(_Event):
-    __slots__ = ("error", "proxy", "reason", "task_class")
+    _fields = ("proxy", "task_class", "reason", "error")
+    __slots__ = _fields
 
 
 @implementer(ITaskFailed)
 class TaskFailed(_Event):
-    __slots__ = ("error", "proxy", "task_class")
+    _fields = ("proxy", "task_class", "error")
+    __slots__ = _fields
 
 
 @implementer(IDeadLetter)
 class DeadLetter(_Event):
-    __slots__ = ("message", "sender", "to")
+    _fields = ("to", "message", "sender")
+    __slots__ = _fields
 
 
 @implementer(IWorkerBlocked)
 class WorkerBlocked(_Event):
-    __slots__ = ("blocked_by", "lag", "stack", "worker")
+    _fields = ("worker", "blocked_by", "lag", "stack")
+    __slots__ = _fields
 
 
 @implementer(ISupervisorRestarted)
 class SupervisorRestarted(_Event):
-    __slots__ = ("reason", "restarts", "supervisor")
+    _fields = ("supervisor", "reason", "restarts")
+    __slots__ = _fields
 
 
 @implementer(ISupervisorGaveUp)
 class SupervisorGaveUp(_Event):
-    __slots__ = ("reason", "supervisor")
+    _fields = ("supervisor", "reason")
+    __slots__ = _fields
