@@ -10,8 +10,9 @@ import logging
 
 from . import interfaces
 from ._iosystem import IOSystem
+from ._messages import PoisonPill, StatusCheck, Terminated
 from ._proxy import ProxyActor
-from ._task import StatusCheck, Task
+from ._task import Task
 from ._worker import Worker
 from .errors import (
     AskTimeout,
@@ -27,11 +28,13 @@ __all__ = [
     "GeventIOError",
     "IOSystem",
     "IOSystemShutdown",
+    "PoisonPill",
     "ProxyActor",
     "ProxyStopped",
     "StallInterrupted",
     "StatusCheck",
     "Task",
+    "Terminated",
     "Worker",
     "WouldDeadlock",
     "interfaces",

@@ -7,12 +7,15 @@ import ctypes
 import itertools
 import logging
 import os
+import sys
+import traceback
 import weakref
 from typing import Any
 
 from zope.interface import implementer
 
 from . import _native
+from ._cell import UNBOUND, _Cell
 from ._mailbox import current_inbox
 from ._monitor import ServiceThread
 from ._proxy import ProxyActor, _check_timeout
@@ -30,6 +33,11 @@ _dead_log = logging.getLogger("geventio.dead_letters")
 # gets its on_unbind even in programs that never call shutdown().
 _running_systems: weakref.WeakSet[IOSystem] = weakref.WeakSet()
 _EXIT_TIMEOUT = 5.0
+
+
+def _indent(chunks: list[str], width: int) -> list[str]:
+    pad = " " * width
+    return [pad + line for chunk in chunks for line in chunk.rstrip("\n").split("\n")]
 
 
 def _check_threshold(threshold: object) -> float | None:
@@ -99,6 +107,7 @@ class IOSystem:
         self._running = True
         self._dead_letters = 0
         self._round_robin = itertools.count()
+        self._names: dict[str, _Cell] = {}
         prepare_gevent()
         self._workers = tuple(Worker(self, i) for i in range(count))
         for worker in self._workers:
@@ -147,6 +156,108 @@ class IOSystem:
             from .errors import ProxyStopped
 
             sender._fail(ProxyStopped(f"{to!r} stopped before handling {message!r}"))
+
+    # -- the registry -------------------------------------------------------
+
+    def _claim_name(self, cell: _Cell) -> None:
+        """Register *cell*'s name; the caller holds ``self._lock``."""
+        assert cell.name is not None
+        holder = self._names.get(cell.name)
+        if holder is not None and holder.state < UNBOUND:
+            raise ValueError(
+                f"IO system {self.name!r} already has a task named {cell.name!r}: "
+                f"{holder.describe()}"
+            )
+        self._names[cell.name] = cell
+
+    def _forget_name(self, cell: _Cell) -> None:
+        if cell.name is not None:
+            with self._lock:
+                if self._names.get(cell.name) is cell:
+                    del self._names[cell.name]
+
+    def find(self, name: str) -> ProxyActor | None:
+        """The proxy of the live task started as *name*, or None.
+
+        Any thread or hub; never blocks. Names are per IO system: two
+        systems may each have a task of the same name.
+        """
+        with self._lock:
+            cell = self._names.get(name)
+        return cell.proxy if cell is not None and cell.alive else None
+
+    def tasks(self) -> list[ProxyActor]:
+        """The proxies of every live task of this system, by worker.
+
+        Any thread or hub; never blocks; a snapshot.
+        """
+        return [
+            cell.proxy
+            for worker in self._workers
+            for cell in list(worker._cells)
+            if cell.alive
+        ]
+
+    def broadcast(self, message: Any, cls: type | None = None) -> int:
+        """Tell *message* to every live task (of class *cls*, if given).
+
+        Any thread or hub; never blocks.
+
+        Returns:
+            how many tasks it was told to.
+        """
+        proxies = [
+            p for p in self.tasks() if cls is None or issubclass(p._cell.cls, cls)
+        ]
+        for proxy in proxies:
+            proxy.tell(message)
+        return len(proxies)
+
+    def dump(self) -> str:
+        """A text snapshot for debugging: each worker, its tasks, its stacks.
+
+        Any thread; never blocks. For each worker: its thread and state,
+        then each task (class, name, state, mailbox depth, the type of the
+        message being handled), then the worker's greenlet tree with their
+        stacks, as gevent's :class:`gevent.util.GreenletTree` formats them.
+        Taken without stopping anything, so it may be slightly inconsistent.
+        """
+        from gevent.util import GreenletTree
+
+        # gevent renders a greenlet that is running in *another* thread with
+        # the caller's stack, so the tree is drawn without stacks and the
+        # stacks come from the frames themselves.
+        plain = {"running_stacks": False, "spawning_stacks": False, "locals": False}
+        trees = {tree.greenlet: tree for tree in GreenletTree.forest()}
+        frames = sys._current_frames()
+        lines = [repr(self)]
+        for worker in self._workers:
+            stats = worker.stats()
+            lines.append(
+                f"{worker!r}: {stats['tasks']} task(s), {stats['queued']} queued, "
+                f"{stats['delivered']} delivered, loop lag {stats['loop_lag']:.3f} s"
+            )
+            for cell in list(worker._cells):
+                current = cell.current
+                handling = type(current[0]).__name__ if current else "nothing"
+                lines.append(
+                    f"  task {cell.describe()}: mailbox {len(cell.mailbox)}, "
+                    f"handling {handling}"
+                )
+                for g in list(cell.greenlets):
+                    if g.gr_frame is not None:
+                        lines.append(f"    suspended greenlet {g!r}:")
+                        lines.extend(_indent(traceback.format_stack(g.gr_frame), 6))
+            hub = worker.hub
+            tree = trees.get(hub.parent) if hub is not None else None
+            if tree is not None:
+                lines.append("  greenlets:")
+                lines.extend(_indent(tree.format_lines(details=plain), 4))
+            frame = frames.get(worker.ident or -1)
+            if frame is not None:
+                lines.append("  thread stack (what runs now):")
+                lines.extend(_indent(traceback.format_stack(frame), 4))
+        return "\n".join(lines)
 
     def stats(self) -> list[dict[str, Any]]:
         """One snapshot per worker (see :meth:`Worker.stats`); any thread."""

@@ -253,6 +253,18 @@ class OneShot:
             self._waiters = []
         return True
 
+    def on_settled(self, fn: Callable[[], Any]) -> None:
+        """Call ``fn()`` once settled (at once if already); any thread.
+
+        It runs in the settling thread, under this object's lock: it must
+        be quick and must not block (queueing work elsewhere is the idea).
+        """
+        with self._lock:
+            if self._value is _UNSET:
+                self._waiters.append(fn)
+                return
+        fn()
+
     def result(self) -> Any:
         """Return the value or raise the exception; only once :attr:`done`."""
         if self._exc is not None:

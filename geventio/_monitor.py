@@ -24,17 +24,18 @@ import logging
 import sys
 import traceback
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import zope.event
 from gevent.events import EventLoopBlocked
 
 from . import _native
+from ._cell import _Cell
 from .events import WorkerBlocked, notify_on_hub
 
 if TYPE_CHECKING:
     from ._iosystem import IOSystem
-    from ._task import _Cell
     from ._worker import Worker
 
 __all__ = ["ServiceThread", "blocking_cell"]
@@ -48,8 +49,6 @@ def blocking_cell(worker: Worker) -> _Cell | None:
     Any thread. Reads the other thread's current frames (a snapshot: by the
     time it returns the thread may have moved on).
     """
-    from ._task import _Cell
-
     frame = sys._current_frames().get(worker.ident or -1)
     while frame is not None:
         cell = frame.f_locals.get("self") if frame.f_code is _GUARD_CODE else None
@@ -59,13 +58,7 @@ def blocking_cell(worker: Worker) -> _Cell | None:
     return None
 
 
-def _guard_code() -> Any:
-    from ._task import _Cell
-
-    return _Cell._guard.__code__
-
-
-_GUARD_CODE = _guard_code()
+_GUARD_CODE = _Cell._guard.__code__
 
 
 class ServiceThread:
@@ -81,7 +74,7 @@ class ServiceThread:
         self.io = io
         self.threshold = threshold
         self.period = None if threshold is None else threshold / 2
-        self._events: deque[Any] = deque()
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         # Released to wake the thread: by publish() and by stop().
         self._kick = _native.allocate_lock()
         self._kick.acquire()
@@ -104,12 +97,19 @@ class ServiceThread:
     def publish(self, event: Any) -> None:
         """Queue *event* for ``zope.event`` subscribers; any thread."""
         notify_on_hub(event)
-        if not zope.event.subscribers:
-            return
+        if zope.event.subscribers:
+            self.call_soon(zope.event.notify, event)
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on this thread, soon; any thread; never blocks.
+
+        Once the thread has exited (the IO system is shut down) it runs in
+        the calling thread instead, so nothing queued is ever lost.
+        """
         if not self._exited.locked():
-            zope.event.notify(event)  # the thread is gone: deliver here
+            self._run(fn, args)
             return
-        self._events.append(event)
+        self._calls.append((fn, args))
         self._wake()
 
     def _wake(self) -> None:
@@ -140,13 +140,17 @@ class ServiceThread:
             self._exited.release()
 
     def _deliver(self) -> None:
-        events = self._events
-        while events:
-            event = events.popleft()
-            try:
-                zope.event.notify(event)
-            except Exception:
-                log.exception("a subscriber raised on %r", event)
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            self._run(fn, args)
+
+    @staticmethod
+    def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%r raised on the service thread", fn)
 
     def check(self, worker: Worker) -> None:
         """Report *worker* once per episode while its loop is stalled."""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import CancelledError
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 from greenlet import getcurrent
 from zope.interface import implementer
 
+from . import _native
 from ._mailbox import OneShot
-from .errors import GeventIOError, ProxyStopped, WouldDeadlock
+from .errors import AskTimeout, GeventIOError, ProxyStopped, WouldDeadlock
 from .interfaces import IProxyActor
 
 if TYPE_CHECKING:
-    from ._task import _Cell
+    from ._cell import _Cell
+    from ._messages import Terminated
 
-__all__ = ["ProxyActor"]
+__all__ = ["AskFuture", "ProxyActor"]
 
 
 def _check_timeout(timeout: object) -> float | None:
@@ -129,14 +133,77 @@ class ProxyActor:
         finally:
             asks.discard(reply)
 
-    def stop(self) -> None:
+    def ask_future(self, message: Any, timeout: float | None = None) -> AskFuture:
+        """Send *message* and return an :class:`AskFuture` of its reply.
+
+        Callable from any thread or hub; never blocks. The future fails with
+        :class:`AskTimeout` if no reply came *timeout* seconds after this
+        call (checked when it is waited on), and with the errors
+        :meth:`ask` would raise otherwise.
+        """
+        timeout = _check_timeout(timeout)
+        reply = _ReplyHandle(self._cell)
+        future = AskFuture(reply, timeout)
+        cell = self._cell
+        if not cell.alive:
+            reply._fail(ProxyStopped(f"{self!r} is stopped"))
+            return future
+        cell.asks.add(reply)
+        if not cell.alive:
+            reply._fail(ProxyStopped(f"{self!r} is stopped"))
+            return future
+        self.tell(message, reply)
+        return future
+
+    def stop(self, drain: bool = False) -> None:
         """Stop the task; any thread or hub; idempotent; never blocks.
 
         :attr:`is_alive` is False once this returns. The task's hub runs its
         :meth:`~Task.shutdown_request` ahead of any message still queued,
         then unbinds it; queued and later messages become dead letters.
+
+        With ``drain=True`` it tells a :class:`~geventio.PoisonPill`
+        instead: the messages queued before it are handled first, and the
+        proxy stays alive until then.
         """
-        self._cell.request_stop()
+        if drain:
+            from ._messages import PoisonPill
+
+            self.tell(PoisonPill(), None)
+        else:
+            self._cell.request_stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the task has completely unbound (``on_unbind`` done).
+
+        Callable from any thread or hub except the task's own greenlets
+        (which would wait for themselves). Blocks only the calling greenlet
+        on a hub, the calling thread elsewhere, for at most *timeout*
+        seconds.
+
+        Returns:
+            True once the task has unbound, False on timeout.
+        """
+        timeout = _check_timeout(timeout)
+        if getattr(getcurrent(), "geventio_cell", None) is self._cell:
+            raise WouldDeadlock(f"{self!r} cannot join itself")
+        return self._cell.unbound.wait(timeout)
+
+    def on_stopped(self, callback: Callable[[Terminated], Any]) -> None:
+        """Call ``callback(terminated)`` once the task has ended.
+
+        Callable from any thread or hub; never blocks. The callback runs on
+        the IO system's service thread, never on a worker hub, with a
+        :class:`~geventio.Terminated` saying why; at once (on that thread)
+        if the task has already ended. An exception it raises is logged.
+
+        Raises:
+            TypeError: *callback* is not callable.
+        """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
+        service = self._cell.io._service
+        self._cell.add_watcher(None, lambda t: service.call_soon(callback, t))
 
     @property
     def is_alive(self) -> bool:
@@ -161,7 +228,9 @@ class _ReplyHandle(ProxyActor):
         self._slot = OneShot()
 
     def tell(self, message: Any, sender: ProxyActor | None = None) -> None:
-        if not self._slot.set(message):
+        if self._slot.set(message):
+            self._cell.asks.discard(self)
+        else:
             self._cell.io._dead_letter(self, message, sender)
 
     def ask(self, message: Any, timeout: float | None = None) -> Any:
@@ -171,7 +240,8 @@ class _ReplyHandle(ProxyActor):
         self._fail(ProxyStopped("the reply handle was stopped"))
 
     def _fail(self, exc: BaseException) -> None:
-        self._slot.fail(exc)
+        if self._slot.fail(exc):
+            self._cell.asks.discard(self)
 
     @property
     def is_alive(self) -> bool:
@@ -180,3 +250,83 @@ class _ReplyHandle(ProxyActor):
     def __repr__(self) -> str:
         state = "answered" if self._slot.done else "waiting"
         return f"<reply handle {state}, ask to {self._cell.describe()}>"
+
+
+class AskFuture:
+    """The future reply of :meth:`ProxyActor.ask_future`.
+
+    It has the methods of :class:`concurrent.futures.Future` that make sense
+    for a reply (``result``, ``exception``, ``done``, ``cancel``,
+    ``cancelled``, ``running``, ``add_done_callback``) and they work from
+    any thread or hub: waiting blocks only the calling greenlet on a hub,
+    the calling thread elsewhere. It is not accepted by
+    :func:`concurrent.futures.wait`, whose waiting is thread-only.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_deadline", "_reply")
+
+    def __init__(self, reply: _ReplyHandle, timeout: float | None) -> None:
+        self._reply = reply
+        self._deadline = None if timeout is None else _native.monotonic() + timeout
+
+    def _wait(self, timeout: float | None) -> None:
+        slot = self._reply._slot
+        deadline = self._deadline
+        if deadline is not None:
+            remaining = max(0.0, deadline - _native.monotonic())
+            if timeout is None or remaining <= timeout:
+                slot.get(remaining)  # expires the ask: AskTimeout from now on
+                return
+        if not slot.wait(timeout):
+            raise AskTimeout(f"no reply within {timeout} seconds (still waiting)")
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The reply; waits at most *timeout* seconds for it.
+
+        Raises:
+            AskTimeout: no reply yet (within *timeout*, or past the ask's
+                own timeout, after which it never will).
+            ProxyStopped, Exception: as :meth:`ProxyActor.ask`.
+        """
+        self._wait(_check_timeout(timeout))
+        return self._reply._slot.result()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error the ask failed with, or None; waits as :meth:`result`."""
+        self._wait(_check_timeout(timeout))
+        return self._reply._slot._exc
+
+    def done(self) -> bool:
+        """True once a reply, an error or a cancellation settled it."""
+        return self._reply._slot.done
+
+    def running(self) -> bool:
+        """True while no reply has come: the ask is in flight."""
+        return not self.done()
+
+    def cancel(self) -> bool:
+        """Give up on the reply; True unless it had already settled.
+
+        The message itself stays told; a reply that comes later is a dead
+        letter.
+        """
+        return self._reply._slot.fail(CancelledError("the ask was cancelled"))
+
+    def cancelled(self) -> bool:
+        """True if :meth:`cancel` settled it."""
+        return isinstance(self._reply._slot._exc, CancelledError)
+
+    def add_done_callback(self, fn: Callable[[AskFuture], Any]) -> None:
+        """Call ``fn(self)`` once settled, on the IO system's service thread.
+
+        At once, on that thread, if it has settled already. Never on a
+        worker hub; an exception *fn* raises is logged.
+        """
+        service = self._reply._cell.io._service
+        self._reply._slot.on_settled(lambda: service.call_soon(fn, self))
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "pending"
+        return f"<AskFuture {state} for {self._reply._cell.describe()}>"

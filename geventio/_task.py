@@ -1,347 +1,58 @@
-"""Task, the base class of user tasks, and _Cell, the state it shares with
-its proxy.
-
-Everything a task does runs in *task greenlets* on its worker's hub: one
-that constructs, binds and runs it, one per burst of messages (the mailbox
-runner, which exits when the mailbox is empty, so an idle task holds no
-greenlet), and any the task spawns. Unbinding kills them all, then runs
-``on_unbind`` once, in a greenlet of its own.
-"""
+"""Task: the base class of user tasks, and the API a task has of itself."""
 
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-import gevent
-from greenlet import GreenletExit, getcurrent, greenlet
+from greenlet import getcurrent, greenlet
 from zope.interface import implementer
 
 from . import _native
-from ._mailbox import OneShot
-from ._proxy import ProxyActor, _ReplyHandle
-from .errors import GeventIOError, ProxyStopped
-from .events import TaskBound, TaskFailed, TaskUnbound, wanted
+from ._cell import BINDING, BOUND, UNBINDING, _Cell
+from ._proxy import ProxyActor
+from .errors import GeventIOError
 from .interfaces import ITask
 
 if TYPE_CHECKING:
     from ._iosystem import IOSystem
     from ._worker import Worker
 
-__all__ = ["StatusCheck", "Task"]
+__all__ = ["Task"]
 
 log = logging.getLogger(__name__)
 
-# Cell states. A task is "bound" from BINDING on: on_bind runs while
-# BINDING, and messages are handled only once BOUND.
-PENDING, BINDING, BOUND, UNBINDING, UNBOUND = range(5)
-_STATE_NAMES = ("pending", "binding", "bound", "unbinding", "unbound")
 
-# A mailbox runner yields to the hub after this many messages, so a long
-# burst to one task does not starve the worker's other tasks, timers and I/O.
-_YIELD_EVERY = 64
-
-
-class StatusCheck:
-    """Ask a task for its :meth:`Task.status`, answered from its own loop.
-
-    ``proxy.ask(StatusCheck(), timeout=...)`` returns the status, queued in
-    order with the task's other messages; the task never sees it in
-    :meth:`Task.receive`. A loop that is blocked, or a handler that hangs,
-    therefore fails the check by timing out.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "StatusCheck()"
+def _check_delay(what: str, value: object, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        rule = "positive" if positive else "non-negative"
+        raise ValueError(f"{what} must be {rule}, got {value!r}")
+    return float(value)
 
 
-class _TaskGreenlet(greenlet):  # type: ignore[misc]
-    """A greenlet running code of one task; ``geventio_cell`` names it."""
+def _worker_of(cls: type, target: object) -> Worker:
+    from ._iosystem import IOSystem
+    from ._worker import Worker
 
-    geventio_cell: _Cell
-
-
-class _Cell:
-    """The state of one task, shared by the task and its proxy.
-
-    Fields written from any thread: ``mailbox`` (append), ``scheduled``,
-    ``alive`` and ``asks``. Everything else is read and written only on the
-    worker's hub.
-    """
-
-    __slots__ = (
-        "alive",
-        "asks",
-        "cls",
-        "error",
-        "greenlets",
-        "handled",
-        "handlers",
-        "io",
-        "mailbox",
-        "proxy",
-        "reason",
-        "runner",
-        "scheduled",
-        "state",
-        "task",
-        "unbound",
-        "worker",
-    )
-
-    def __init__(self, cls: type[Task], worker: Worker) -> None:
-        self.cls = cls
-        self.worker = worker
-        self.io = worker.io
-        self.proxy = ProxyActor(self)
-        self.task: Task | None = None
-        self.mailbox: deque[tuple[Any, ProxyActor | None]] = deque()
-        self.scheduled = False
-        self.alive = True
-        self.state = PENDING
-        self.greenlets: set[_TaskGreenlet] = set()
-        self.runner: _TaskGreenlet | None = None
-        self.handlers: list[Callable[[Any], Any]] = []
-        self.handled = 0
-        self.asks: set[_ReplyHandle] = set()
-        self.reason: str | None = None
-        self.error: BaseException | None = None
-        self.unbound = OneShot()
-
-    def describe(self) -> str:
-        return (
-            f"{self.cls.__qualname__} id={id(self):#x} "
-            f"on {self.worker.name} ({_STATE_NAMES[self.state]})"
-        )
-
-    # -- any thread -------------------------------------------------------
-
-    def mark_dead(self) -> None:
-        """Stop the proxy and fail every ask still waiting on it."""
-        self.alive = False
-        asks = self.asks
-        while asks:
-            try:
-                reply = asks.pop()
-            except KeyError:  # emptied by another thread meanwhile
-                break
-            reply._fail(ProxyStopped(f"{self.proxy!r} stopped"))
-
-    def request_stop(self, reason: str = "stopped") -> None:
-        if not self.alive and self.state != PENDING:
-            return
-        self.mark_dead()
-        self.worker._inbox.call_soon(self.stop_on_hub, reason)
-
-    def would_deadlock(self, current: Any) -> bool:
-        # The runner is the only greenlet that handles messages, and until
-        # the task is bound its binding greenlet holds them back.
-        return current is self.runner or self.state < BOUND
-
-    def drain_dead(self) -> None:
-        """Turn every queued message into a dead letter (never blocks)."""
-        mailbox = self.mailbox
-        dead_letter = self.io._dead_letter
-        proxy = self.proxy
-        while True:
-            while mailbox:
-                message, sender = mailbox.popleft()
-                dead_letter(proxy, message, sender)
-            self.scheduled = False
-            if not mailbox:
-                return
-
-    # -- hub only ---------------------------------------------------------
-
-    def spawn(self, fn: Callable[..., Any], *args: Any) -> _TaskGreenlet:
-        """Start ``fn(*args)`` in a new task greenlet of this cell."""
-        g = _TaskGreenlet(self._guard, parent=self.worker.hub)
-        g.geventio_cell = self
-        self.greenlets.add(g)
-        self._start(g, fn, args)
-        return g
-
-    def _start(self, g: greenlet, *args: Any) -> None:
-        if getcurrent() is self.worker.hub:
-            g.switch(*args)
-        else:
-            # A greenlet switched into from another task greenlet would
-            # return to the hub, not to its starter, when it blocks.
-            self.worker.loop.run_callback(g.switch, *args)
-
-    def _guard(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            if self.state < UNBINDING:
-                fn(*args)
-        except GreenletExit:
-            pass
-        except BaseException as exc:
-            self.fail(exc, None)
-        finally:
-            self.greenlets.discard(getcurrent())  # type: ignore[arg-type]
-            if self.state == UNBINDING and not self.greenlets:
-                self._finalize_soon()
-
-    def bind_and_run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Construct, bind and run the task (in its first task greenlet)."""
-        try:
-            task = self.cls(*args, **kwargs)
-        except GreenletExit:
-            raise
-        except BaseException as exc:
-            log.error("constructing %s failed", self.describe(), exc_info=exc)
-            self.unbind("failed", exc)
-            return
-        if task._cell is not self:
-            self.unbind("failed", TypeError(f"{self.cls!r} did not build a task"))
-            return
-        self.handlers.append(task.receive)
-        self.state = BINDING
-        task._was_bound = True
-        task.on_bind()
-        if self.state != BINDING:
-            return  # on_bind unbound it
-        self.state = BOUND
-        if wanted():
-            self.io._service.publish(TaskBound(self.proxy, self.cls, self.worker))
-        self.kick()
-        task.run()
-
-    def kick(self) -> None:
-        """Start a mailbox runner if messages wait and none runs."""
-        if self.runner is None and self.mailbox and self.state == BOUND:
-            g = _TaskGreenlet(self._guard, parent=self.worker.hub)
-            g.geventio_cell = self
-            self.greenlets.add(g)
-            self.runner = g
-            self._start(g, self._run_mailbox, ())
-
-    def on_ready(self) -> None:
-        """The hub learned that messages arrived (hub greenlet)."""
-        if self.state == BOUND:
-            self.kick()
-        elif self.state == UNBOUND:
-            self.drain_dead()
-        # PENDING/BINDING: bind_and_run kicks once bound.
-        # UNBINDING: the finalizer drains the mailbox.
-
-    def _run_mailbox(self) -> None:
-        mailbox = self.mailbox
-        task = self.task
-        assert task is not None
-        budget = _YIELD_EVERY
-        try:
-            while True:
-                while mailbox and self.alive:
-                    message, sender = mailbox.popleft()
-                    task.sender = sender
-                    try:
-                        if message.__class__ is StatusCheck:
-                            if sender is not None:
-                                sender.tell(task.status())
-                        else:
-                            self.handlers[-1](message)
-                    except GreenletExit:
-                        raise
-                    except BaseException as exc:
-                        self.fail(exc, sender)
-                        return
-                    self.handled += 1
-                    budget -= 1
-                    if not budget:
-                        budget = _YIELD_EVERY
-                        gevent.sleep(0)
-                if not self.alive:
-                    return
-                # See Inbox._wake: clear the flag, then look once more.
-                self.scheduled = False
-                if not mailbox:
-                    return
-        finally:
-            task.sender = None
-            self.runner = None
-
-    def fail(self, exc: BaseException, sender: ProxyActor | None) -> None:
-        """Report a task failure, answer the pending ask, then unbind."""
-        log.error("task %s failed", self.describe(), exc_info=exc)
-        if wanted():
-            self.io._service.publish(TaskFailed(self.proxy, self.cls, exc))
-        if isinstance(sender, _ReplyHandle):
-            sender._fail(exc)
-        task = self.task
-        if task is not None and self.state in (BINDING, BOUND):
-            try:
-                task.on_failure(exc)
-            except GreenletExit:
-                raise
-            except BaseException:
-                log.exception("on_failure of %s raised", self.describe())
-        self.unbind("failed", exc)
-
-    def stop_on_hub(self, reason: str) -> None:
-        """Run shutdown_request, then unbind (hub greenlet)."""
-        self.mark_dead()
-        if self.state == BOUND and self.task is not None:
-            self.spawn(self._shutdown_request, reason)
-        else:
-            self.unbind(reason)
-
-    def _shutdown_request(self, reason: str) -> None:
-        assert self.task is not None
-        self.task.shutdown_request()
-        self.unbind(reason)
-
-    def unbind(self, reason: str, exc: BaseException | None = None) -> None:
-        """Begin unbinding: kill the task's greenlets, then finalize."""
-        if self.state >= UNBINDING:
-            return
-        self.state = UNBINDING
-        self.reason = reason
-        self.error = exc
-        self.mark_dead()
-        current = getcurrent()
-        for g in list(self.greenlets):
-            if g is not current:
-                self.worker.loop.run_callback(_kill, g)
-        if not self.greenlets:
-            self._finalize_soon()
-
-    def _finalize_soon(self) -> None:
-        g = _TaskGreenlet(self._finalize, parent=self.worker.hub)
-        g.geventio_cell = self
-        self.worker.loop.run_callback(g.switch)
-
-    def _finalize(self) -> None:
-        task = self.task
-        try:
-            if task is not None and task._was_bound:
-                try:
-                    task.on_unbind()
-                except GreenletExit:
-                    raise
-                except BaseException:
-                    log.exception("on_unbind of %s raised", self.describe())
-        finally:
-            self.state = UNBOUND
-            log.debug("unbound %s: %s", self.describe(), self.reason)
-            self.worker._cell_finished(self)
-            self.drain_dead()
-            self.unbound.set(self.reason)
-            if wanted():
-                self.io._service.publish(
-                    TaskUnbound(self.proxy, self.cls, self.reason, self.error)
-                )
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise TypeError(f"start needs a Task subclass, got {cls!r}")
+    if isinstance(target, IOSystem):
+        return target._next_worker()
+    if isinstance(target, Worker):
+        return target
+    raise TypeError(f"target must be an IOSystem or a Worker, got {target!r}")
 
 
-def _kill(g: greenlet) -> None:
-    """Raise GreenletExit in *g* (hub callback). Unstarted ones see the
-    cell unbinding when they start and return at once."""
-    if g and not g.dead:
-        g.throw(GreenletExit)
+def _task_cell(proxy: object) -> _Cell:
+    from ._proxy import _ReplyHandle
+
+    if not isinstance(proxy, ProxyActor) or isinstance(proxy, _ReplyHandle):
+        raise TypeError(f"expected a task's ProxyActor, got {proxy!r}")
+    return proxy._cell
 
 
 def _building_cell(cls: type) -> _Cell | None:
@@ -400,18 +111,29 @@ class Task:
                 *cls* is not a Task subclass.
             IOSystemShutdown: the IO system is shut down.
         """
-        from ._iosystem import IOSystem
-        from ._worker import Worker
+        return _worker_of(cls, target)._start_task(cls, args, kwargs)
 
-        if not (isinstance(cls, type) and issubclass(cls, Task)):
-            raise TypeError(f"start needs a Task subclass, got {cls!r}")
-        if isinstance(target, IOSystem):
-            worker = target._next_worker()
-        elif isinstance(target, Worker):
-            worker = target
-        else:
-            raise TypeError(f"target must be an IOSystem or a Worker, got {target!r}")
-        return worker._start_task(cls, args, kwargs)
+    @classmethod
+    def start_named(
+        cls, name: str, target: IOSystem | Worker, *args: Any, **kwargs: Any
+    ) -> ProxyActor:
+        """Like :meth:`start`, registering the task as *name* in its system.
+
+        ``io.find(name)`` returns the proxy until the task ends, which frees
+        the name. The name comes first so that it can never collide with the
+        constructor's own arguments. Any thread or hub; never blocks.
+
+        Raises:
+            TypeError: *name* is not a str (and as :meth:`start`).
+            ValueError: *name* is empty, or a live task of the same IO
+                system already has it.
+            IOSystemShutdown: the IO system is shut down.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
+        if not name:
+            raise ValueError("name must not be empty")
+        return _worker_of(cls, target)._start_task(cls, args, kwargs, name=name)
 
     # -- the task's own view ----------------------------------------------
 
@@ -501,6 +223,190 @@ class Task:
         if cell.state >= UNBINDING:
             raise GeventIOError(f"{cell.describe()} is not bound")
         return cell.spawn(fn, *args)
+
+    def start_child(self, cls: type[Task], *args: Any, **kwargs: Any) -> ProxyActor:
+        """Start ``cls(*args, **kwargs)`` as a child of this task.
+
+        Only on the task's own hub; never blocks. The child is bound to the
+        same worker. This task watches it: a child that ends on its own
+        (fails, unbinds, is stopped) is reported with a
+        :class:`~geventio.Terminated` message, so the parent decides what
+        to do. When this task unbinds, its children are stopped, and have
+        finished unbinding, before its own ``on_unbind`` runs.
+
+        Raises:
+            GeventIOError: this task is not bound.
+            IOSystemShutdown: the IO system is shutting down.
+        """
+        cell = self._check_own_hub("start_child()")
+        if cell.state >= UNBINDING:
+            raise GeventIOError(f"{cell.describe()} is not bound")
+        proxy = _worker_of(cls, cell.worker)._start_task(cls, args, kwargs)
+        child = proxy._cell
+        child.parent = cell
+        if cell.children is None:
+            cell.children = set()
+        cell.children.add(child)
+        self.watch(proxy)
+        return proxy
+
+    @property
+    def children(self) -> list[ProxyActor]:
+        """The proxies of this task's children that have not ended yet."""
+        children = self._bound_cell().children
+        return [c.proxy for c in children or () if c.state < UNBINDING]
+
+    def watch(self, proxy: ProxyActor) -> None:
+        """Be told a :class:`~geventio.Terminated` when *proxy*'s task ends.
+
+        Only on the task's own hub; never blocks. The message arrives
+        exactly once, in this task's mailbox, even for a task on another
+        worker or IO system; watching one that has already ended delivers
+        it at once. Watching twice is the same as once.
+
+        Raises:
+            TypeError: *proxy* is not a task's ProxyActor.
+        """
+        cell = self._check_own_hub("watch()")
+        target = _task_cell(proxy)
+        if cell.watching is None:
+            cell.watching = set()
+        if target in cell.watching:
+            return
+        cell.watching.add(target)
+        own = cell.proxy
+        target.add_watcher(cell, lambda terminated: own.tell(terminated, None))
+
+    def unwatch(self, proxy: ProxyActor) -> None:
+        """Stop watching *proxy*; a Terminated not yet handled is dropped.
+
+        Only on the task's own hub; never blocks.
+        """
+        cell = self._check_own_hub("unwatch()")
+        target = _task_cell(proxy)
+        if cell.watching is not None and target in cell.watching:
+            cell.watching.discard(target)
+            target.remove_watcher(cell)
+
+    def schedule_once(
+        self, delay: float, message: Any, key: Hashable = None
+    ) -> Hashable:
+        """Tell *message* to this task after *delay* seconds.
+
+        Only on the task's own hub; never blocks. The timer is a timer of
+        the hub's own loop (no thread); scheduling again under the same
+        *key* replaces the earlier timer; every timer is cancelled when the
+        task unbinds.
+
+        Returns:
+            the key, for :meth:`cancel` (a fresh one if *key* was None).
+
+        Raises:
+            TypeError, ValueError: *delay* is not a non-negative number.
+        """
+        delay = _check_delay("delay", delay)
+        return self._schedule(delay, None, message, key)
+
+    def schedule_every(
+        self, interval: float, message: Any, key: Hashable = None
+    ) -> Hashable:
+        """Tell *message* to this task every *interval* seconds.
+
+        The first one comes after *interval*. Otherwise as
+        :meth:`schedule_once`.
+
+        Raises:
+            TypeError, ValueError: *interval* is not a positive number.
+        """
+        interval = _check_delay("interval", interval, positive=True)
+        return self._schedule(interval, interval, message, key)
+
+    def _schedule(
+        self, after: float, repeat: float | None, message: Any, key: Hashable
+    ) -> Hashable:
+        cell = self._check_own_hub("scheduling a timer")
+        if cell.state >= UNBINDING:
+            raise GeventIOError(f"{cell.describe()} is not bound")
+        if key is None:
+            key = object()
+        self.cancel(key)
+        timer = cell.worker.loop.timer(after, repeat or 0.0, ref=False)
+        proxy = cell.proxy
+        timers = cell.timers if cell.timers is not None else {}
+        cell.timers = timers
+
+        def fire() -> None:
+            if repeat is None:
+                timers.pop(key, None)
+                timer.close()
+            proxy.tell(message, None)
+
+        timer.start(fire)
+        timers[key] = timer
+        return key
+
+    def cancel(self, key: Hashable) -> bool:
+        """Cancel the timer scheduled under *key*; True if there was one.
+
+        Only on the task's own hub; never blocks. A message already told by
+        the timer stays in the mailbox.
+        """
+        timers = self._check_own_hub("cancel()").timers
+        timer = timers.pop(key, None) if timers else None
+        if timer is None:
+            return False
+        timer.close()
+        return True
+
+    def forward(self, message: Any, to: ProxyActor) -> None:
+        """Tell *message* to *to* with the sender of the current message.
+
+        Replies then go straight to the original sender (an ask included).
+        Callable wherever :attr:`sender` is meaningful; never blocks.
+        """
+        to.tell(message, self.sender)
+
+    def stash(self) -> None:
+        """Set the message being handled aside until :meth:`unstash_all`.
+
+        Only inside the task's own message handling; never blocks. Stashed
+        messages keep their order and sender; whatever is still stashed
+        when the task unbinds becomes dead letters.
+
+        Raises:
+            GeventIOError: no message is being handled.
+        """
+        cell = self._check_own_hub("stash()")
+        if cell.current is None or getcurrent() is not cell.runner:
+            raise GeventIOError("stash() is only meaningful while handling a message")
+        if cell.stash is None:
+            cell.stash = []
+        cell.stash.append(cell.current)
+
+    def unstash_all(self) -> None:
+        """Put every stashed message back, ahead of those still queued.
+
+        Only on the task's own hub; never blocks. They are handled again,
+        in the order they were stashed.
+        """
+        cell = self._check_own_hub("unstash_all()")
+        if not cell.stash:
+            return
+        cell.mailbox.extendleft(reversed(cell.stash))
+        cell.stash.clear()
+        cell.kick()
+
+    def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the worker hub's native thread pool.
+
+        Only on the task's own hub. Blocks only the calling greenlet until
+        *fn* returns, so the rest of the worker keeps running; returns what
+        *fn* returned or raises what it raised. Each hub has its own pool
+        (gevent's ``hub.threadpool``); one shared between hubs would be
+        unsafe.
+        """
+        cell = self._check_own_hub("run_blocking()")
+        return cell.worker.hub.threadpool.apply(fn, args)
 
     # -- hooks --------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from gevent.hub import Waiter
 from zope.interface import implementer
 
 from . import _native
+from ._cell import _Cell
 from ._mailbox import Inbox, OneShot
-from ._task import _Cell
 from .errors import IOSystemShutdown
 from .interfaces import IWorker
 
@@ -85,19 +85,24 @@ class Worker:
         _native.start_new_thread(self._main, ())
 
     def _start_task(
-        self, cls: type[Task], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        cls: type[Task],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None = None,
     ) -> ProxyActor:
-        cell = _Cell(cls, self)
+        cell = _Cell(cls, self, name)
         with self.io._lock:
             # Holding the system's lock orders this start before any
             # shutdown: the bind call is queued ahead of the shutdown call.
-            if not self.io._running or not self._inbox.call_soon(
-                self._bind, cell, args, kwargs
-            ):
+            if not self.io._running or self._inbox.closed:
                 raise IOSystemShutdown(
                     f"cannot start {cls.__qualname__}: IO system "
                     f"{self.io.name!r} is shut down"
                 )
+            if name is not None:
+                self.io._claim_name(cell)
+            self._inbox.call_soon(self._bind, cell, args, kwargs)
         return cell.proxy
 
     def _request_shutdown(self) -> None:
