@@ -12,6 +12,7 @@ from . import interfaces
 from ._iosystem import IOSystem
 from ._messages import PoisonPill, StatusCheck, Terminated
 from ._proxy import ProxyActor
+from ._supervisor import Supervisor
 from ._task import Task
 from ._worker import Worker
 from .errors import (
@@ -33,6 +34,7 @@ __all__ = [
     "ProxyStopped",
     "StallInterrupted",
     "StatusCheck",
+    "Supervisor",
     "Task",
     "Terminated",
     "Worker",

@@ -258,6 +258,7 @@ def test_public_names_match_the_contract():
             "ProxyStopped",
             "StallInterrupted",
             "StatusCheck",
+            "Supervisor",
             "Task",
             "Terminated",
             "Worker",
