@@ -330,6 +330,8 @@ class _Cell:
     def stop_on_hub(self, reason: str) -> None:
         """Run shutdown_request, then unbind (hub greenlet)."""
         self.mark_dead()
+        if self.state < UNBINDING:
+            self.reason = reason
         if self.state == BOUND and self.task is not None:
             self.spawn(self._shutdown_request, reason)
         else:
@@ -345,7 +347,9 @@ class _Cell:
         if self.state >= UNBINDING:
             return
         self.state = UNBINDING
-        self.reason = reason
+        if self.reason is None or exc is not None:
+            # A stop names its reason before shutdown_request unbinds.
+            self.reason = reason
         self.error = exc
         self.mark_dead()
         if self.timers:

@@ -155,12 +155,14 @@ class ServiceThread:
     def check(self, worker: Worker) -> None:
         """Report *worker* once per episode while its loop is stalled."""
         lag = worker.loop_lag()
-        if lag < self.threshold:
-            worker._reported_stall = False
+        if lag < self.threshold or not worker.is_running:
             return
-        if worker._reported_stall or not worker.is_running:
+        # An episode is a stretch without heartbeats: the time of the last
+        # beat names it, so a stall after even one beat is a new one.
+        episode = worker._last_beat
+        if worker._reported_episode == episode:
             return
-        worker._reported_stall = True
+        worker._reported_episode = episode
         cell = blocking_cell(worker)
         frame = sys._current_frames().get(worker.ident or -1)
         stack = "".join(traceback.format_stack(frame)) if frame is not None else ""

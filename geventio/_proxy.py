@@ -265,10 +265,11 @@ class AskFuture:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_deadline", "_reply")
+    __slots__ = ("_deadline", "_reply", "_timeout")
 
     def __init__(self, reply: _ReplyHandle, timeout: float | None) -> None:
         self._reply = reply
+        self._timeout = timeout
         self._deadline = None if timeout is None else _native.monotonic() + timeout
 
     def _wait(self, timeout: float | None) -> None:
@@ -277,7 +278,10 @@ class AskFuture:
         if deadline is not None:
             remaining = max(0.0, deadline - _native.monotonic())
             if timeout is None or remaining <= timeout:
-                slot.get(remaining)  # expires the ask: AskTimeout from now on
+                if not slot.wait(remaining):
+                    # Past the ask's own timeout: expire it for good (a
+                    # reply that won the race meanwhile is kept).
+                    slot.fail(AskTimeout(f"no reply within {self._timeout} seconds"))
                 return
         if not slot.wait(timeout):
             raise AskTimeout(f"no reply within {timeout} seconds (still waiting)")

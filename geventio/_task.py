@@ -95,7 +95,9 @@ class Task:
     # -- starting ---------------------------------------------------------
 
     @classmethod
-    def start(cls, target: IOSystem | Worker, *args: Any, **kwargs: Any) -> ProxyActor:
+    def start(
+        cls, target: IOSystem | Worker, /, *args: Any, **kwargs: Any
+    ) -> ProxyActor:
         """Start ``cls(*args, **kwargs)`` on *target* and return its proxy.
 
         Callable from any thread or hub; never blocks. The task is built,
@@ -115,13 +117,14 @@ class Task:
 
     @classmethod
     def start_named(
-        cls, name: str, target: IOSystem | Worker, *args: Any, **kwargs: Any
+        cls, name: str, target: IOSystem | Worker, /, *args: Any, **kwargs: Any
     ) -> ProxyActor:
         """Like :meth:`start`, registering the task as *name* in its system.
 
         ``io.find(name)`` returns the proxy until the task ends, which frees
-        the name. The name comes first so that it can never collide with the
-        constructor's own arguments. Any thread or hub; never blocks.
+        the name. *name* and *target* are positional-only, so they never
+        collide with the constructor's own arguments (a task may take a
+        ``name`` of its own). Any thread or hub; never blocks.
 
         Raises:
             TypeError: *name* is not a str (and as :meth:`start`).
@@ -224,7 +227,7 @@ class Task:
             raise GeventIOError(f"{cell.describe()} is not bound")
         return cell.spawn(fn, *args)
 
-    def start_child(self, cls: type[Task], *args: Any, **kwargs: Any) -> ProxyActor:
+    def start_child(self, cls: type[Task], /, *args: Any, **kwargs: Any) -> ProxyActor:
         """Start ``cls(*args, **kwargs)`` as a child of this task.
 
         Only on the task's own hub; never blocks. The child is bound to the

@@ -75,7 +75,7 @@ class Worker:
         self._last_beat = 0.0
         self._max_stall = 0.0
         self._stalls = 0
-        self._reported_stall = False
+        self._reported_episode = 0.0
         self._blocked_by: str | None = None
         self._abandoned = False
 
@@ -102,6 +102,9 @@ class Worker:
                 )
             if name is not None:
                 self.io._claim_name(cell)
+            # Known to the worker from now on, so io.tasks() lists it and a
+            # shutdown (queued after the bind) stops it.
+            self._cells.add(cell)
             self._inbox.call_soon(self._bind, cell, args, kwargs)
         return cell.proxy
 
@@ -210,7 +213,6 @@ class Worker:
             self._stalls += 1
 
     def _bind(self, cell: _Cell, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._cells.add(cell)
         cell.spawn(cell.bind_and_run, args, kwargs)
 
     def _on_ready(self, cell: _Cell) -> None:

@@ -6,7 +6,7 @@ import gevent
 import pytest
 import zope.event
 from gevent.events import EventLoopBlocked
-from helpers import WAIT, Recorder
+from helpers import WAIT, Recorder, wait_until
 
 from geventio import IOSystem, StallInterrupted, StatusCheck, Task, _native
 
@@ -79,6 +79,9 @@ def test_a_stall_is_reported_once_per_episode_and_counted_in_stats(
         task.release = True
         proxy.ask(StatusCheck(), timeout=WAIT)
         task.release = False
+        # The heartbeat that ends the episode counts it; it may run a turn
+        # of the loop after the ask's reply.
+        wait_until(lambda n=episode: io.stats()[0]["stalls"] == n, what="the count")
 
     [stats] = io.stats()
     assert len(warnings_logged) == 2
