@@ -71,9 +71,11 @@ def test_after_patch_all_workers_are_native_threads_and_logging_works():
         # moment more to reap the thread itself.
         from geventio import _native
         deadline = _native.monotonic() + 10
-        while len(os.listdir("/proc/self/task")) > before and _native.monotonic() < deadline:
+        def extra():
+            return len(os.listdir("/proc/self/task")) - before
+        while extra() > 0 and _native.monotonic() < deadline:
             _native.sleep(0.001)
-        print(len(os.listdir("/proc/self/task")) - before)
+        print(extra())
         """
     )
 
