@@ -84,13 +84,17 @@ def _add_demo_command(subparsers: _Subparsers, common: argparse.ArgumentParser) 
     parser = subparsers.add_parser(
         "demo",
         parents=[common],
-        help="run an HTTP server and its clients as tasks and report on them",
+        help="run an HTTP server and supervised clients as tasks, stall one",
         description=(
             "Start an IO system running a gevent WSGI server on 127.0.0.1 "
-            "as a task, and a second 1-worker IO system whose client tasks "
-            "poll it, each on its own schedule. Once per interval the main "
-            "thread asks every client for its status and prints one line. "
-            "Exits 0 after a clean shutdown with no client errors, else 1."
+            "as a task, and a supervised 1-worker IO system whose client "
+            "tasks poll it, each on its own schedule. Once per interval the "
+            "main thread asks every client for its status and prints one "
+            "line. Part-way through, one client spins the CPU without "
+            "yielding: the blocking warning names it, the supervisor's "
+            "status check fails, and a new IO system replaces the stalled "
+            "one. Exits 0 after a clean shutdown with no client errors and, "
+            "after the stall, one restart and a timely recovery; else 1."
         ),
     )
     parser.add_argument(
@@ -121,14 +125,10 @@ def _add_demo_command(subparsers: _Subparsers, common: argparse.ArgumentParser) 
         help="time between status lines (default: %(default)s)",
     )
     parser.add_argument(
-        "--http-client",
-        choices=("auto", "geventhttpclient", "stdlib"),
-        default="auto",
-        help=(
-            "HTTP client the tasks use: geventhttpclient, or the standard "
-            "library's http.client over a gevent socket; auto prefers the "
-            "first when it is installed (default: %(default)s)"
-        ),
+        "--no-stall",
+        dest="stall",
+        action="store_false",
+        help="do not stall a client (no blocking warning, no restart)",
     )
     parser.set_defaults(run=_run_demo)
 
@@ -143,7 +143,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         clients=args.clients,
         port=args.port,
         interval=args.interval,
-        http_client=args.http_client,
+        stall=args.stall,
     )
 
 
