@@ -119,6 +119,10 @@ class Inbox:
         while ready:
             self._on_ready(ready.popleft())
 
+    def pending(self) -> bool:
+        """True if calls or ready cells are queued; any thread."""
+        return bool(self._calls or self._ready)
+
     @property
     def closed(self) -> bool:
         return self._closed

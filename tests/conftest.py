@@ -15,24 +15,17 @@ import logging
 import pytest
 from helpers import open_fds, os_threads, wait_until
 
-import geventio
-
 MONKEY = os.environ.get("GEVENTIO_TEST_MONKEY") == "1"
 
 
+pytest_plugins = ["pytester"]
+
+
 @pytest.fixture
-def make_io():
-    """Factory for IO systems, each shut down (and checked) after the test."""
-    systems = []
-
-    def make(name="test", workers=1):
-        io = geventio.IOSystem(name, workers=workers)
-        systems.append(io)
-        return io
-
-    yield make
-    for io in systems:
-        assert io.shutdown(timeout=10) == [], f"{io!r} did not stop"
+def make_io(io_system_factory):
+    """Factory for IO systems (the plugin's), each shut down and checked
+    for failed tasks, stuck workers and leaks after the test."""
+    return io_system_factory
 
 
 @pytest.fixture
@@ -59,8 +52,10 @@ def no_leaked_threads():
 
 
 @pytest.fixture
-def task_errors(caplog):
-    """The ERROR records logged by geventio during the test."""
+def task_errors(caplog, io_system_factory):
+    """The ERROR records logged by geventio during the test (which expects
+    tasks to fail)."""
+    io_system_factory.expect_failures()
     caplog.set_level(logging.DEBUG, logger="geventio")
 
     def errors():

@@ -94,11 +94,18 @@ def run_in_thread(fn, timeout=WAIT):
 def run_in_main_hub(fn, timeout=WAIT):
     """Run ``fn()`` in a greenlet on the calling thread's hub."""
     import gevent
+    from gevent._hub_local import get_hub_if_exists
 
-    g = gevent.spawn(fn)
-    g.join(timeout)
-    assert g.ready(), "greenlet on the main hub did not finish"
-    return g.get()
+    had_hub = get_hub_if_exists() is not None
+    try:
+        g = gevent.spawn(fn)
+        g.join(timeout)
+        assert g.ready(), "greenlet on the main hub did not finish"
+        return g.get()
+    finally:
+        if not had_hub:
+            # The hub (and its descriptors) was made for this call only.
+            gevent.get_hub().destroy(destroy_loop=True)
 
 
 CALLERS = ("main", "thread", "main_hub", "task")

@@ -50,6 +50,7 @@ def test_lifecycle_events_reach_zope_event_subscribers_off_the_hub(make_io):
         def receive(self, message):
             raise ValueError("expected")
 
+    make_io.expect_failures()
     zope.event.subscribers.append(subscriber)
     try:
         io = make_io("events")

@@ -245,6 +245,7 @@ def test_become_rejects_a_handler_that_is_not_callable(io):
     "how", ["unbind", "stop", "shutdown", "fail_run", "fail_receive", "fail_on_bind"]
 )
 def test_on_unbind_runs_exactly_once_whatever_ended_the_task(make_io, how):
+    make_io.expect_failures()
     io = make_io()
     log = Recorder()
     fail_in = {

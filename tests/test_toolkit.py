@@ -54,7 +54,8 @@ class FailOnCommand(Task):
             raise ValueError("asked to fail")
         if message == "unbind":
             self.unbind()
-        self.sender.tell(message)
+        if self.sender is not None:
+            self.sender.tell(message)
 
 
 # -- death watch --------------------------------------------------------------
@@ -62,6 +63,7 @@ class FailOnCommand(Task):
 
 @pytest.mark.parametrize("ending", ["stop", "unbind", "fail", "shutdown"])
 def test_a_watcher_is_told_terminated_once_with_the_reason(make_io, ending):
+    make_io.expect_failures()
     got = Recorder()
     watcher = Watcher.start(make_io("watcher"), got)
     target_io = make_io("target")
@@ -138,6 +140,7 @@ def test_join_waits_until_on_unbind_has_finished(make_io, caller):
 
 @pytest.mark.parametrize("caller", CALLERS)
 def test_on_stopped_calls_back_off_the_hub_with_the_reason(make_io, caller):
+    make_io.expect_failures()
     io = make_io("target")
     proxy = FailOnCommand.start(io)
     seen = Recorder()

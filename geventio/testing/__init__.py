@@ -1,0 +1,318 @@
+"""Helpers for testing code built on geventio, and an opt-in pytest plugin.
+
+Everything here waits on events with a bound instead of sleeping: tests
+built with it are deterministic, and a hang fails within the bound. All
+bounds pass through :func:`scaled`, so a slow machine can stretch them with
+the ``GEVENTIO_TEST_TIMEOUT_SCALE`` environment variable (for example ``3``).
+
+The pytest fixtures live in :mod:`geventio.testing.plugin`; see there how to
+enable them.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from gevent.util import assert_switches
+
+from .. import _native
+from .._iosystem import IOSystem
+from .._mailbox import OneShot
+from .._messages import Terminated
+from .._proxy import ProxyActor, _current_proxy
+from .._worker import Worker
+from ..errors import GeventIOError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Probe",
+    "never_blocks_hub",
+    "scaled",
+    "wait_handled",
+    "wait_idle",
+    "wait_until",
+]
+
+#: The bound, in seconds before scaling, of every wait that is given none.
+DEFAULT_TIMEOUT = 5.0
+
+
+def scaled(seconds: float) -> float:
+    """Return *seconds* times ``GEVENTIO_TEST_TIMEOUT_SCALE`` (default 1).
+
+    Raises:
+        ValueError: the variable is set but is not a positive number.
+    """
+    raw = os.environ.get("GEVENTIO_TEST_TIMEOUT_SCALE", "1")
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = -1.0
+    if not factor > 0:
+        raise ValueError(
+            f"GEVENTIO_TEST_TIMEOUT_SCALE must be a positive number, got {raw!r}"
+        )
+    return seconds * factor
+
+
+def _bound(timeout: float | None) -> float:
+    return scaled(DEFAULT_TIMEOUT if timeout is None else timeout)
+
+
+class Probe(ProxyActor):
+    """A stand-in task for tests: whatever is told to it queues up here.
+
+    Pass it as a ``sender`` (replies then come to the probe), hand it to a
+    task as a collaborator, or :meth:`watch` a task with it. It is safe to
+    tell from any thread or hub; its waiting methods block only the calling
+    greenlet on a hub and the calling thread elsewhere, each for a bounded
+    time (:func:`scaled`), and fail the test with an :exc:`AssertionError`
+    saying what was expected and what came instead.
+
+    A probe is not a task: asking it raises :exc:`~geventio.GeventIOError`.
+    """
+
+    __slots__ = ("_lock", "_queue", "_signal", "_stopped", "last_sender", "name")
+
+    def __init__(self, name: str = "probe") -> None:
+        # Deliberately no cell: a probe is a proxy to a queue, not to a task.
+        self.name = name
+        self._lock = _native.allocate_lock()
+        self._queue: deque[tuple[Any, ProxyActor | None]] = deque()
+        self._signal = OneShot()
+        self._stopped = False
+        self.last_sender: ProxyActor | None = None
+
+    # -- the ProxyActor side ------------------------------------------------
+
+    def tell(self, message: Any, sender: ProxyActor | None = None) -> None:
+        """Queue *message* for the test; any thread or hub; never blocks.
+
+        Inside a task, *sender* defaults to that task's proxy, as for any
+        proxy.
+        """
+        if sender is None:
+            sender = _current_proxy()
+        with self._lock:
+            self._queue.append((message, sender))
+            signal = self._signal
+        signal.set()
+
+    def ask(self, message: Any, timeout: float | None = None) -> Any:
+        raise GeventIOError(f"{self!r} is a probe, not a task: it cannot answer")
+
+    def stop(self, drain: bool = False) -> None:
+        """Mark the probe stopped (:attr:`is_alive` becomes False)."""
+        self._stopped = True
+
+    @property
+    def is_alive(self) -> bool:
+        return not self._stopped
+
+    def __repr__(self) -> str:
+        return f"<Probe {self.name!r}, {len(self._queue)} message(s) waiting>"
+
+    # -- the test's side ----------------------------------------------------
+
+    def _next(self, timeout: float) -> tuple[Any, ProxyActor | None] | None:
+        deadline = _native.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._queue:
+                    return self._queue.popleft()
+                if self._signal.done:
+                    self._signal = OneShot()
+                signal = self._signal
+            remaining = deadline - _native.monotonic()
+            if remaining <= 0 or not signal.wait(remaining):
+                return None
+
+    def expect(self, expected: Any = None, timeout: float | None = None) -> Any:
+        """Return the next message, checking it against *expected*.
+
+        Args:
+            expected: the message it must equal, or a callable that must
+                return true for it (None accepts any message).
+            timeout: how long to wait, in seconds before scaling.
+
+        Raises:
+            AssertionError: nothing came in time, or the message did not
+                match.
+        """
+        bound = _bound(timeout)
+        item = self._next(bound)
+        if item is None:
+            wanted = "any message" if expected is None else repr(expected)
+            raise AssertionError(
+                f"{self!r}: expected {wanted} within {bound} s, got nothing"
+            )
+        message, sender = item
+        self.last_sender = sender
+        if expected is None:
+            return message
+        matches = expected(message) if callable(expected) else message == expected
+        if not matches:
+            raise AssertionError(f"{self!r}: expected {expected!r}, got {message!r}")
+        return message
+
+    def receive(self, count: int, timeout: float | None = None) -> list[Any]:
+        """Return the next *count* messages, waiting at most *timeout* in all.
+
+        Raises:
+            AssertionError: fewer than *count* came in time.
+        """
+        bound = _bound(timeout)
+        deadline = _native.monotonic() + bound
+        got: list[Any] = []
+        while len(got) < count:
+            item = self._next(max(0.0, deadline - _native.monotonic()))
+            if item is None:
+                raise AssertionError(
+                    f"{self!r}: expected {count} messages within {bound} s, got {got!r}"
+                )
+            got.append(item[0])
+            self.last_sender = item[1]
+        return got
+
+    def expect_no_message(self, timeout: float = 0.1) -> None:
+        """Check that nothing arrives for *timeout* seconds (scaled).
+
+        This one always waits the whole time: keep it short.
+
+        Raises:
+            AssertionError: a message arrived.
+        """
+        item = self._next(scaled(timeout))
+        if item is not None:
+            raise AssertionError(f"{self!r}: expected no message, got {item[0]!r}")
+
+    def reply(self, message: Any) -> None:
+        """Tell *message* to the sender of the last message received."""
+        if self.last_sender is None:
+            raise AssertionError(
+                f"{self!r}: the last message had no sender to reply to"
+            )
+        self.last_sender.tell(message, self)
+
+    def watch(self, proxy: ProxyActor) -> None:
+        """Receive a :class:`~geventio.Terminated` once *proxy*'s task ends.
+
+        Any thread or hub; never blocks. Sent at once if it already ended.
+        """
+        from .._task import _task_cell
+
+        _task_cell(proxy).add_watcher(None, self._terminated)
+
+    def _terminated(self, terminated: Terminated) -> None:
+        self.tell(terminated, None)
+
+
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float | None = None,
+    what: str = "a condition",
+) -> None:
+    """Wait until ``predicate()`` is true, re-checking with a short back-off.
+
+    For states nothing signals (the OS reaping a thread, a counter read
+    from outside); anything that can be told or asked is better awaited
+    with a :class:`Probe` or an ask. Blocks the calling thread (and its hub,
+    if it has one) for at most *timeout* seconds, scaled.
+
+    Raises:
+        AssertionError: the predicate stayed false.
+    """
+    bound = _bound(timeout)
+    deadline = _native.monotonic() + bound
+    delay = 0.0005
+    while not predicate():
+        if _native.monotonic() > deadline:
+            raise AssertionError(f"timed out after {bound} s waiting for {what}")
+        _native.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _wait_on_hub(
+    worker: Worker, predicate: Callable[[], bool], timeout: float | None, what: str
+) -> None:
+    """Evaluate *predicate* on *worker*'s hub until true; wait for that."""
+    bound = _bound(timeout)
+    done = OneShot()
+
+    def check() -> None:
+        if done.done:
+            return  # the waiter gave up
+        if predicate():
+            done.set()
+        else:
+            # Look again soon; a timer rather than a callback, so a task
+            # blocked in I/O does not turn this into a busy loop.
+            timer = worker.loop.timer(0.001)
+            timer.start(lambda: (timer.close(), check()))
+
+    if not worker._inbox.call_soon(check):
+        raise AssertionError(f"{worker!r} is not running")
+    if not done.wait(bound):
+        done.fail(AssertionError("gave up"))
+        raise AssertionError(f"timed out after {bound} s waiting for {what}")
+
+
+def wait_idle(target: IOSystem | Worker, timeout: float | None = None) -> None:
+    """Wait until no message is queued or being handled on *target*.
+
+    *target* is an IO system (all its workers) or one worker. Checked on
+    each worker's own hub. Blocks the calling greenlet on a hub, the
+    calling thread elsewhere, for at most *timeout* seconds, scaled.
+
+    Raises:
+        AssertionError: still busy when the time ran out.
+    """
+    workers = target.workers if isinstance(target, IOSystem) else (target,)
+    for worker in workers:
+
+        def idle(worker: Worker = worker) -> bool:
+            return not worker._inbox.pending() and all(
+                cell.runner is None and not cell.mailbox for cell in worker._cells
+            )
+
+        _wait_on_hub(worker, idle, timeout, f"{worker.name} to be idle")
+
+
+def wait_handled(proxy: ProxyActor, count: int, timeout: float | None = None) -> None:
+    """Wait until *proxy*'s task has handled at least *count* messages.
+
+    Checked on the task's own hub. Blocks the calling greenlet on a hub,
+    the calling thread elsewhere, for at most *timeout* seconds, scaled.
+
+    Raises:
+        AssertionError: fewer were handled when the time ran out.
+    """
+    cell = proxy._cell
+    _wait_on_hub(
+        cell.worker,
+        lambda: cell.handled >= count,
+        timeout,
+        f"{cell.describe()} to handle {count} messages",
+    )
+
+
+@contextmanager
+def never_blocks_hub(max_blocking_time: float = 0.05) -> Iterator[None]:
+    """Fail if the body holds its hub longer than *max_blocking_time*.
+
+    Use it inside task code (on a worker hub). Built on gevent's own
+    :class:`gevent.util.assert_switches`: the body may switch greenlets
+    freely, but must not keep the hub from running for longer than the
+    limit between two of its turns.
+
+    Raises:
+        AssertionError: the body blocked the hub, with gevent's report.
+    """
+    with assert_switches(max_blocking_time=max_blocking_time, hub_only=True):
+        yield
