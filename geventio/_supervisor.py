@@ -244,7 +244,11 @@ class Supervisor:
 
     @property
     def restarts(self) -> int:
-        """How many restarts so far, failed ones included. Any thread."""
+        """How many restarts so far, failed ones included. Any thread.
+
+        A restart is counted once it is over: when the new system's
+        ``setup`` has returned (and :attr:`io` is that system) or raised.
+        """
         return self._restarts
 
     @property
@@ -344,10 +348,10 @@ class Supervisor:
 
         Idempotent; callable from any thread or hub. It shuts down the
         supervisor's own system, then each supervised one, each bounded by
-        *timeout* (None: :attr:`shutdown_timeout`), so it blocks the calling
-        thread (only the calling greenlet on a hub) for at most about
-        *timeout* per IO system. A later call waits for the first one to
-        finish. Called from the supervisor's own hub (``on_restart``, a
+        *timeout* (None: the ``shutdown_timeout`` given to the constructor), so
+        it blocks the calling thread (only the calling greenlet on a hub) for
+        at most about *timeout* per IO system. A later call waits for the first
+        one to finish. Called from the supervisor's own hub (``on_restart``, a
         restart's ``setup``) or from a task of a supervised system, it only
         starts the stopping, in a helper thread, and returns at once.
 
@@ -561,9 +565,10 @@ class Supervisor:
                     f"the last failure: {reason}"
                 )
                 return False
+            # Counted once the attempt is over, together with its outcome,
+            # so that a reader never sees a restart without its new system.
+            restarts = self._restarts + 1
             with self._lock:
-                self._restarts += 1
-                restarts = self._restarts
                 self._proxies = ()
             if old is not None and old in self._live_snapshot():
                 # In the background: a stuck worker takes the whole
@@ -577,6 +582,8 @@ class Supervisor:
             except _Stopping:
                 return False
             except Exception as exc:
+                with self._lock:
+                    self._restarts = restarts
                 log.error(
                     "supervisor %r: setup failed on restart %d; retrying in %g s",
                     self.name,
@@ -589,6 +596,7 @@ class Supervisor:
                 continue
             with self._lock:
                 self._io, self._proxies = io, proxies
+                self._restarts = restarts
                 self._last_recovery = _native.monotonic() - started
             log.info(
                 "supervisor %r: restart %d done, now running IO system %r",

@@ -2,12 +2,18 @@
 
 import logging
 import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import gevent.event
 import pytest
 import zope.event
 from helpers import WAIT, Recorder, run_in_thread
 
+import geventio
 from geventio import (
     GeventIOError,
     StallInterrupted,
@@ -544,3 +550,37 @@ def test_defaults_follow_the_contract():
 
     assert (sup.name, sup.interval, sup.timeout) == ("supervised", 1.0, 0.5)
     assert (sup.max_restarts, sup.within, sup.shutdown_timeout) == (3, 60.0, 1.0)
+
+
+# -- the guide --------------------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "supervision.rst"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not GUIDE.exists(), reason="the docs are not in this tree")
+def test_the_examples_of_the_supervision_guide_run_as_shown():
+    blocks = re.findall(
+        r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", GUIDE.read_text()
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(geventio.__file__))
+
+    outputs = []
+    for block in blocks:
+        code = "\n".join(line[3:] for line in block.splitlines())
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 0, code + result.stderr
+        outputs.append(result.stdout)
+
+    assert len(outputs) == 3
+    assert outputs[0] == "{'alive': True, 'handled': 0}\n"
+    assert "now running on crunch#1\n" in outputs[1]
+    assert outputs[2].startswith("more than 2 restart(s) within 10 s; ")
