@@ -119,6 +119,7 @@ class ServiceThread:
             pass  # already awake
 
     def _main(self) -> None:
+        forget_name = _native.name_this_thread(f"{self.io.name}-service")
         try:
             next_check = _native.monotonic()
             while self._running:
@@ -137,6 +138,7 @@ class ServiceThread:
         except Exception:
             log.exception("the service thread of %r failed", self.io)
         finally:
+            forget_name()
             self._exited.release()
 
     def _deliver(self) -> None:

@@ -10,6 +10,8 @@ the current one when nothing was patched).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gevent.monkey import get_original
 
 start_new_thread = get_original("_thread", "start_new_thread")
@@ -19,10 +21,37 @@ thread_local = get_original("_thread", "_local")
 monotonic = get_original("time", "monotonic")
 sleep = get_original("time", "sleep")
 
+
+def name_this_thread(name: str) -> Callable[[], None]:
+    """Give the calling raw thread a name in :mod:`threading` (and so in
+    log records); return the function that removes it again.
+
+    Threads started with the raw ``start_new_thread`` are unknown to
+    :mod:`threading`, which would call them ``Dummy-N`` and, before Python
+    3.12, keep their entry for ever. After ``patch_all()`` threading tracks
+    greenlets, not threads, so nothing is done then.
+    """
+    import threading
+
+    from gevent.monkey import is_module_patched
+
+    if is_module_patched("threading"):
+        return lambda: None
+    threading.current_thread().name = name
+    ident = get_ident()
+
+    def forget() -> None:
+        with threading._active_limbo_lock:  # type: ignore[attr-defined]
+            threading._active.pop(ident, None)  # type: ignore[attr-defined]
+
+    return forget
+
+
 __all__ = [
     "allocate_lock",
     "get_ident",
     "monotonic",
+    "name_this_thread",
     "sleep",
     "start_new_thread",
     "thread_local",

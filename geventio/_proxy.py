@@ -236,7 +236,7 @@ class _ReplyHandle(ProxyActor):
     def ask(self, message: Any, timeout: float | None = None) -> Any:
         raise GeventIOError("a reply handle cannot be asked; tell it the answer")
 
-    def stop(self) -> None:
+    def stop(self, drain: bool = False) -> None:
         self._fail(ProxyStopped("the reply handle was stopped"))
 
     def _fail(self, exc: BaseException) -> None:

@@ -163,6 +163,7 @@ class Worker:
 
     def _main(self) -> None:
         hub = heartbeat = None
+        forget_name = _native.name_this_thread(self.name)
         try:
             self.ident = _native.get_ident()
             hub = gevent.get_hub()
@@ -188,6 +189,7 @@ class Worker:
             if hub is not None:
                 hub.destroy(destroy_loop=True)
             log.debug("%s stopped", self.name)
+            forget_name()
             self._stopped.set()
 
     def _start_heartbeat(self) -> Any:

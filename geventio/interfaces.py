@@ -32,13 +32,23 @@ class IProxyActor(Interface):
         ProxyStopped at once, or as soon as the target stops.
         """
 
-    def stop():  # type: ignore[misc]
+    def stop(drain=False):  # type: ignore[no-untyped-def]
         """Stop the task; idempotent; never blocks.
 
         ``is_alive`` is False when it returns; the task's
         ``shutdown_request`` runs ahead of its queued messages, which
-        become dead letters.
+        become dead letters. With *drain*, a PoisonPill is told instead,
+        handled after the messages already queued.
         """
+
+    def ask_future(message, timeout=None):  # type: ignore[no-untyped-def]
+        """Send *message*; return a future of the reply; never blocks."""
+
+    def join(timeout=None):  # type: ignore[no-untyped-def]
+        """Wait until the task has unbound; True if it has."""
+
+    def on_stopped(callback):  # type: ignore[no-untyped-def]
+        """Call ``callback(terminated)`` off the hub once the task ended."""
 
 
 class IWorker(Interface):
@@ -73,6 +83,18 @@ class IIOSystem(Interface):
     def stats():  # type: ignore[misc]
         """One counters snapshot per worker."""
 
+    def find(name):  # type: ignore[no-untyped-def]
+        """The proxy of the live task registered as *name*, or None."""
+
+    def tasks():  # type: ignore[misc]
+        """The proxies of every live task."""
+
+    def broadcast(message, cls=None):  # type: ignore[no-untyped-def]
+        """Tell *message* to every live task (of class *cls*)."""
+
+    def dump():  # type: ignore[misc]
+        """A text snapshot of workers, tasks and stacks."""
+
 
 class ITask(Interface):
     """A user task bound to one worker; hooks run on that worker's hub."""
@@ -97,6 +119,39 @@ class ITask(Interface):
 
     def unbind():  # type: ignore[misc]
         """End the task: kill its greenlets, then run on_unbind once."""
+
+    def spawn(fn, *args):  # type: ignore[no-untyped-def]
+        """Run ``fn(*args)`` in a greenlet that belongs to the task."""
+
+    def start_child(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Start a child task on the same worker, watched by this one."""
+
+    def watch(proxy):  # type: ignore[no-untyped-def]
+        """Be told Terminated once *proxy*'s task ends."""
+
+    def unwatch(proxy):  # type: ignore[no-untyped-def]
+        """Stop watching *proxy*."""
+
+    def schedule_once(delay, message, key=None):  # type: ignore[no-untyped-def]
+        """Tell *message* to this task after *delay* seconds."""
+
+    def schedule_every(interval, message, key=None):  # type: ignore[no-untyped-def]
+        """Tell *message* to this task every *interval* seconds."""
+
+    def cancel(key):  # type: ignore[no-untyped-def]
+        """Cancel the timer scheduled under *key*."""
+
+    def forward(message, to):  # type: ignore[no-untyped-def]
+        """Tell *message* to *to*, keeping the current sender."""
+
+    def stash():  # type: ignore[misc]
+        """Set the message being handled aside."""
+
+    def unstash_all():  # type: ignore[misc]
+        """Put the stashed messages back, ahead of queued ones."""
+
+    def run_blocking(fn, *args):  # type: ignore[no-untyped-def]
+        """Run ``fn(*args)`` on the hub's thread pool; wait cooperatively."""
 
     def on_bind():  # type: ignore[misc]
         """Hook: the task is bound."""

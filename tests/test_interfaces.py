@@ -74,3 +74,9 @@ def test_lifecycle_events_reach_zope_event_subscribers_off_the_hub(make_io):
     assert isinstance(unbound, TaskUnbound) and unbound.reason == "failed"
     assert dead.to is proxy and dead.message == "after"
     assert all(ident != io.workers[0].ident for _, ident in ours)
+
+
+def test_probes_provide_iproxyactor():
+    from geventio.testing import Probe
+
+    assert verifyObject(IProxyActor, Probe())

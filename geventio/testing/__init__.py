@@ -107,6 +107,15 @@ class Probe(ProxyActor):
     def ask(self, message: Any, timeout: float | None = None) -> Any:
         raise GeventIOError(f"{self!r} is a probe, not a task: it cannot answer")
 
+    def ask_future(self, message: Any, timeout: float | None = None) -> Any:
+        raise GeventIOError(f"{self!r} is a probe, not a task: it cannot answer")
+
+    def join(self, timeout: float | None = None) -> bool:
+        raise GeventIOError(f"{self!r} is a probe, not a task: it never unbinds")
+
+    def on_stopped(self, callback: Any) -> None:
+        raise GeventIOError(f"{self!r} is a probe, not a task: it never unbinds")
+
     def stop(self, drain: bool = False) -> None:
         """Mark the probe stopped (:attr:`is_alive` becomes False)."""
         self._stopped = True
