@@ -224,13 +224,14 @@ class OneShot:
     ``loop.run_callback_threadsafe`` on any other thread that has a hub.
     """
 
-    __slots__ = ("_exc", "_lock", "_value", "_waiters")
+    __slots__ = ("_callbacks", "_exc", "_lock", "_value", "_waiters")
 
     def __init__(self) -> None:
         self._value: Any = _UNSET
         self._exc: BaseException | None = None
         self._lock = _native.allocate_lock()
         self._waiters: list[Any] = []
+        self._callbacks: list[Callable[[], Any]] | None = None
 
     @property
     def done(self) -> bool:
@@ -255,17 +256,23 @@ class OneShot:
             for wake in self._waiters:
                 wake()
             self._waiters = []
+            callbacks, self._callbacks = self._callbacks, None
+        # Callbacks run outside the lock: they may look at this object.
+        for callback in callbacks or ():
+            callback()
         return True
 
     def on_settled(self, fn: Callable[[], Any]) -> None:
         """Call ``fn()`` once settled (at once if already); any thread.
 
-        It runs in the settling thread, under this object's lock: it must
-        be quick and must not block (queueing work elsewhere is the idea).
+        It runs in the settling thread (possibly a worker hub), so it must
+        be quick and must not block: queueing work elsewhere is the idea.
         """
         with self._lock:
             if self._value is _UNSET:
-                self._waiters.append(fn)
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
                 return
         fn()
 

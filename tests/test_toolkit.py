@@ -581,3 +581,18 @@ def test_dump_shows_each_worker_its_tasks_and_their_stacks():
     assert "dumped-worker-0" in text and "dumped-worker-1" in text
     assert "Sleeper 'sleeper'" in text and "mailbox 0" in text
     assert "gevent.sleep(3600)" in text
+
+
+def test_a_done_callback_may_read_its_future_even_after_shutdown():
+    seen = Recorder()
+    io = IOSystem("late", workers=1)
+    proxy = Echo.start(io)
+    future = proxy.ask_future("v")
+    assert future.result(WAIT) == "v"
+    io.shutdown()
+
+    # The service thread is gone: the callback runs in this thread, and
+    # reading the future inside it must not deadlock.
+    future.add_done_callback(lambda f: seen.append(f.result(0)))
+
+    assert seen.items == ["v"]
