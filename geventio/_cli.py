@@ -147,9 +147,99 @@ def _run_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _bench_workloads(text: str) -> str:
+    from geventio._bench import parse_workloads
+
+    return parse_workloads(text)
+
+
+def _bench_implementations(text: str) -> tuple[str, ...]:
+    from geventio._bench import parse_implementations
+
+    return parse_implementations(text)
+
+
+def _add_bench_command(
+    subparsers: _Subparsers, common: argparse.ArgumentParser
+) -> None:
+    """Add ``bench``: geventio measured side by side with its peers."""
+    parser = subparsers.add_parser(
+        "bench",
+        parents=[common],
+        help="measure geventio against Pykka, plain threads and a bare gevent hub",
+        description=(
+            "Run the workloads of the performance suite (a to i) on geventio "
+            "and on every peer that can be imported, interleaving several "
+            "repetitions, and print the medians, the ratios geventio/peer and "
+            "the performance targets with PASS or FAIL. Every run verifies "
+            "that each message was handled once and in order. Exits 1 if any "
+            "run failed that verification, else 0. Run it on an idle machine."
+        ),
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick",
+        action="store_const",
+        dest="mode",
+        const="quick",
+        default="full",
+        help="smaller sizes and 3 repetitions: under a minute",
+    )
+    size.add_argument(
+        "--smoke",
+        action="store_const",
+        dest="mode",
+        const="smoke",
+        help="tiny sizes, 1 repetition: checks that everything runs; "
+        "the figures mean nothing",
+    )
+    parser.add_argument(
+        "--only",
+        type=_bench_workloads,
+        default=None,
+        metavar="LETTERS",
+        help="comma-separated workloads to run, e.g. a,c,f (default: all)",
+    )
+    parser.add_argument(
+        "--implementations",
+        type=_bench_implementations,
+        default=None,
+        metavar="NAMES",
+        help="comma-separated implementations among geventio, pykka, threads "
+        "and gevent-hub; geventio always runs (default: all)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="repetitions per workload (default: 7, or 3 with --quick)",
+    )
+    parser.add_argument(
+        "--json",
+        default=None,
+        metavar="FILE",
+        help="also write every figure of every repetition to FILE",
+    )
+    parser.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from geventio._bench import IMPLEMENTATIONS, LETTERS, run_bench
+
+    return run_bench(
+        mode=args.mode,
+        only=args.only or LETTERS,
+        implementations=args.implementations or IMPLEMENTATIONS,
+        repetitions=args.repeat,
+        json_path=args.json,
+    )
+
+
 # Every subcommand, in the order `--help` lists them.
 _COMMANDS: tuple[Callable[[_Subparsers, argparse.ArgumentParser], None], ...] = (
     _add_demo_command,
+    _add_bench_command,
 )
 
 
