@@ -31,6 +31,7 @@ import zope.event
 from gevent.events import EventLoopBlocked
 
 from . import _native
+from ._mailbox import OneShot
 from ._cell import _Cell
 from .events import WorkerBlocked, notify_on_hub
 
@@ -75,24 +76,29 @@ class ServiceThread:
         self.threshold = threshold
         self.period = None if threshold is None else threshold / 2
         self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        # Released to wake the thread: by publish() and by stop().
+        # Released to wake the thread: by call_soon(), stop() and by each
+        # worker as it exits.
         self._kick = _native.allocate_lock()
         self._kick.acquire()
-        self._exited = _native.allocate_lock()
-        self._exited.acquire()
+        # Orders call_soon() against the thread's exit, so that a call is
+        # either queued before the last delivery or run by its caller.
+        self._lock = _native.allocate_lock()
+        self._exited = False
+        self._done = OneShot()
         self._running = True
 
     def start(self) -> None:
         _native.start_new_thread(self._main, ())
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Stop the thread; True once it has exited. Any thread but its own."""
+        """Stop the thread; True once it has exited.
+
+        Any thread or hub but its own; blocks the calling greenlet on a hub
+        (the calling thread elsewhere) for at most *timeout* seconds.
+        """
         self._running = False
         self._wake()
-        if self._exited.acquire(True, -1 if timeout is None else timeout):
-            self._exited.release()
-            return True
-        return False
+        return self._done.wait(timeout)
 
     def publish(self, event: Any) -> None:
         """Queue *event* for ``zope.event`` subscribers; any thread."""
@@ -106,11 +112,14 @@ class ServiceThread:
         Once the thread has exited (the IO system is shut down) it runs in
         the calling thread instead, so nothing queued is ever lost.
         """
-        if not self._exited.locked():
+        with self._lock:
+            exited = self._exited
+            if not exited:
+                self._calls.append((fn, args))
+        if exited:
             self._run(fn, args)
-            return
-        self._calls.append((fn, args))
-        self._wake()
+        else:
+            self._wake()
 
     def _wake(self) -> None:
         try:
@@ -118,11 +127,16 @@ class ServiceThread:
         except RuntimeError:
             pass  # already awake
 
+    def _finished(self) -> bool:
+        # Also true after a shutdown called from one of the system's own
+        # tasks, which does not wait to stop this thread itself.
+        return not self.io._running and all(w._stopped.done for w in self.io.workers)
+
     def _main(self) -> None:
         forget_name = _native.name_this_thread(f"{self.io.name}-service")
         try:
             next_check = _native.monotonic()
-            while self._running:
+            while self._running and not self._finished():
                 if self.period is None:
                     self._kick.acquire()
                 else:
@@ -134,12 +148,14 @@ class ServiceThread:
                     next_check = _native.monotonic() + self.period
                     for worker in self.io.workers:
                         self.check(worker)
-            self._deliver()
         except Exception:
             log.exception("the service thread of %r failed", self.io)
         finally:
+            with self._lock:
+                self._exited = True
+            self._deliver()
             forget_name()
-            self._exited.release()
+            self._done.set()
 
     def _deliver(self) -> None:
         calls = self._calls

@@ -191,6 +191,7 @@ class Worker:
             log.debug("%s stopped", self.name)
             forget_name()
             self._stopped.set()
+            self.io._service._wake()  # it exits once every worker stopped
 
     def _start_heartbeat(self) -> Any:
         threshold = self.io.blocking_threshold

@@ -270,3 +270,19 @@ def test_public_names_match_the_contract():
     assert issubclass(geventio.AskTimeout, TimeoutError)
     for name in ("AskTimeout", "ProxyStopped", "IOSystemShutdown", "WouldDeadlock"):
         assert issubclass(getattr(geventio, name), geventio.GeventIOError)
+
+
+def test_a_shutdown_from_a_task_leaves_no_thread_behind():
+    before = os_threads()
+    io = IOSystem("selfstop", workers=2)
+
+    class Stopper(Task):
+        def receive(self, message):
+            self.io.shutdown()
+
+    Stopper.start(io).tell("stop")
+
+    # Nobody outside calls shutdown(): the workers and the service thread
+    # must all go by themselves.
+    assert all(w._wait_stopped(WAIT) for w in io.workers)
+    wait_until(lambda: os_threads() <= before, what="every thread of the system")
