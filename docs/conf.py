@@ -1,8 +1,10 @@
 """Sphinx configuration for the geventio documentation.
 
-Build with ``tox -e docs`` (warnings are errors), or directly with
-``sphinx-build -W docs docs/_build/html`` from a venv that has the ``docs``
-extra installed.
+Build with ``tox -e docs`` (warnings are errors, then the doctests), or
+directly with ``sphinx-build -W -b html docs docs/_build/html`` and
+``sphinx-build -W -b doctest docs docs/_build/doctest`` from a venv that
+has the ``docs`` extra installed. The entry page is
+``docs/_build/html/index.html``.
 """
 
 import configparser
@@ -14,8 +16,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 # Let autodoc import the package from this checkout even when it was not
-# installed into the venv that runs Sphinx.
+# installed into the venv that runs Sphinx; _ext holds our own extension.
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE / "_ext"))
 
 # One source for the version: the [metadata] section of setup.cfg.
 _setup_cfg = configparser.ConfigParser()
@@ -31,9 +34,17 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
+    "sphinx.ext.doctest",
+    # Renders zope.interface declarations (geventio.interfaces, the event
+    # interfaces), which autodoc alone shows as plain values.
+    "zope_interfaces",
 ]
 
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_ext"]
+
+# Code samples are runnable files in examples/, shown with literalinclude
+# and run by tests/test_examples.py; the few ``>>>`` samples are run by the
+# doctest builder (tox -e docs). Both keep the docs honest.
 
 # -- autodoc / napoleon ------------------------------------------------------
 
@@ -65,6 +76,14 @@ intersphinx_mapping = (
 )
 intersphinx_timeout = 5
 nitpicky = _online
+# Names that only appear in type annotations of private parameters or
+# aliases; they have no page to link to.
+nitpick_ignore = [
+    ("py:class", "_Cell"),
+    ("py:class", "_ReplyHandle"),
+    ("py:class", "Setup"),
+    ("py:class", "OnRestart"),
+]
 
 # -- HTML --------------------------------------------------------------------
 
@@ -76,3 +95,8 @@ else:
     html_theme = "furo"
 
 html_title = f"geventio {release}"
+
+# -- doctest -----------------------------------------------------------------
+
+# Each doctest group starts from a fresh namespace with geventio imported.
+doctest_global_setup = "import geventio"
