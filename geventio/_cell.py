@@ -43,9 +43,17 @@ Watcher = tuple["_Cell | None", Callable[[Terminated], Any]]
 
 
 class _TaskGreenlet(greenlet):  # type: ignore[misc]
-    """A greenlet running code of one task; ``geventio_cell`` names it."""
+    """A greenlet running code of one task; ``geventio_cell`` names it.
 
-    geventio_cell: _Cell
+    Framework jobs (binding, mailbox runs, stops, finalizing) run on
+    greenlets the worker keeps parked in a pool between jobs: starting a
+    greenlet costs a stack allocation, resuming a parked one does not.
+    ``job_running`` is true only while such a greenlet runs a job, so that
+    a kill meant for one job never reaches a later one.
+    """
+
+    geventio_cell: _Cell | None
+    job_running = True
 
 
 class _Cell:
@@ -188,10 +196,24 @@ class _Cell:
         return g
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> _TaskGreenlet:
-        """Start ``fn(*args)`` in a new task greenlet of this cell."""
+        """Start ``fn(*args)`` in a new greenlet of this cell, its own for
+        good (the user may keep it: :meth:`Task.spawn` returns it)."""
         g = self.new_greenlet(self._guard)
         self.greenlets.add(g)
         self._start(g, fn, args)
+        return g
+
+    def run_job(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` for this cell on a pooled greenlet."""
+        g = self._job_greenlet()
+        self.greenlets.add(g)
+        self._start(g, (self, self._guard, (fn, args)))
+
+    def _job_greenlet(self) -> _TaskGreenlet:
+        worker = self.worker
+        pool = worker._pool
+        g = pool.pop() if pool else self.new_greenlet(worker._pooled_main)
+        g.geventio_cell = self
         return g
 
     def _start(self, g: greenlet, *args: Any) -> None:
@@ -244,10 +266,11 @@ class _Cell:
     def kick(self) -> None:
         """Start a mailbox runner if messages wait and none runs."""
         if self.runner is None and self.mailbox and self.state == BOUND:
-            g = self.new_greenlet(self._guard)
+            # Recorded before it starts: started from the hub, it may run
+            # the whole mailbox, and clear this, before _start returns.
+            g = self.runner = self._job_greenlet()
             self.greenlets.add(g)
-            self.runner = g
-            self._start(g, self._run_mailbox, ())
+            self._start(g, (self, self._guard, (self._run_mailbox, ())))
 
     def on_ready(self) -> None:
         """The hub learned that messages arrived (hub greenlet)."""
@@ -259,29 +282,40 @@ class _Cell:
         # UNBINDING: the finalizer drains the mailbox.
 
     def _run_mailbox(self) -> None:
+        # The hottest loop in geventio: one pass per message. Everything
+        # it needs is bound to a local first, and the handled count is
+        # kept locally and added to the cell in batches (flush()).
         mailbox = self.mailbox
+        popleft = mailbox.popleft
+        handlers = self.handlers
         task = self.task
         assert task is not None
+        handled = 0
         budget = _YIELD_EVERY
         try:
             while True:
                 while mailbox and self.alive:
-                    message, sender = self.current = mailbox.popleft()
+                    item = self.current = popleft()
+                    message, sender = item
                     task.sender = sender
                     try:
                         if message.__class__ in SYSTEM_MESSAGES:
+                            self.handled += handled
+                            handled = 0
                             self._system_message(message, sender)
                         else:
-                            self.handlers[-1](message)
+                            handlers[-1](message)
                     except GreenletExit:
                         raise
                     except BaseException as exc:
                         self.fail(exc, sender)
                         return
-                    self.handled += 1
+                    handled += 1
                     budget -= 1
                     if not budget:
                         budget = _YIELD_EVERY
+                        self.handled += handled
+                        handled = 0
                         gevent.sleep(0)
                 if not self.alive:
                     return
@@ -290,6 +324,7 @@ class _Cell:
                 if not mailbox:
                     return
         finally:
+            self.handled += handled
             task.sender = None
             self.current = None
             self.runner = None
@@ -302,7 +337,7 @@ class _Cell:
                 sender.tell(task.status())
         elif message.__class__ is PoisonPill:
             self.mark_dead()
-            self.spawn(self._shutdown_request, "stopped")
+            self.run_job(self._shutdown_request, "stopped")
         else:  # Terminated: only while still watching (unwatch filters it)
             watching = self.watching
             target = message.proxy._cell
@@ -333,7 +368,7 @@ class _Cell:
         if self.state < UNBINDING:
             self.reason = reason
         if self.state == BOUND and self.task is not None:
-            self.spawn(self._shutdown_request, reason)
+            self.run_job(self._shutdown_request, reason)
         else:
             self.unbind(reason)
 
@@ -359,12 +394,14 @@ class _Cell:
         current = getcurrent()
         for g in list(self.greenlets):
             if g is not current:
-                self.worker.loop.run_callback(_kill, g)
+                self.worker.loop.run_callback(_kill, g, self)
         if not self.greenlets:
             self._finalize_soon()
 
     def _finalize_soon(self) -> None:
-        self.worker.loop.run_callback(self.new_greenlet(self._finalize).switch)
+        # Not counted in self.greenlets: nothing may kill the finalizer.
+        g = self._job_greenlet()
+        self.worker.loop.run_callback(g.switch, (self, self._finalize, ()))
 
     def _finalize(self) -> None:
         try:
@@ -425,8 +462,9 @@ class _Cell:
                 log.exception("a watcher of %s raised", self.describe())
 
 
-def _kill(g: greenlet) -> None:
-    """Raise GreenletExit in *g* (hub callback). Unstarted ones see the
-    cell unbinding when they start and return at once."""
-    if g and not g.dead:
+def _kill(g: _TaskGreenlet, cell: _Cell) -> None:
+    """Raise GreenletExit in *g* if it still runs code of *cell* (a hub
+    callback). A job not started yet sees the cell unbinding when it starts
+    and returns at once; a pooled greenlet may have moved on to other work."""
+    if g and not g.dead and g.job_running and g.geventio_cell is cell:
         g.throw(GreenletExit)

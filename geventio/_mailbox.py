@@ -187,10 +187,16 @@ class Inbox:
                 # Calls are framework code; a failure here is a geventio
                 # bug, but it must not take the hub down with it.
                 log.exception("internal error running %r on the hub", fn)
+        # Only the cells ready now: one that becomes ready again meanwhile
+        # (two tasks of this worker telling each other) waits for the next
+        # drain, so the loop gets to its timers and I/O in between.
         ready = self._ready
         on_ready = self._on_ready
-        while ready:
+        for _ in range(len(ready)):
             on_ready(ready.popleft())
+        if ready and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.run_callback(self._drain)
 
 
 _UNSET = object()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.hub import Waiter
+from greenlet import getcurrent
 from zope.interface import implementer
 
 from . import _native
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+
+# How many parked job greenlets a worker keeps for reuse.
+_POOL_SIZE = 64
 
 # Settings gevent imports lazily while building a hub or using one.
 _LAZY_GEVENT_SETTINGS = ("loop", "format_context", "resolver", "threadpool")
@@ -68,6 +72,8 @@ class Worker:
         self._stopping = False
         self._finishing = False
         self._retired_handled = 0
+        # Parked job greenlets (see _Cell.run_job); hub only.
+        self._pool: list[Any] = []
         self.dead_letters = 0
         # Blocking detection: the heartbeat (on the hub) writes these; the
         # monitor thread and stats() read them.
@@ -188,6 +194,8 @@ class Worker:
             self._inbox.drain_closed()
             if hub is not None:
                 hub.destroy(destroy_loop=True)
+            # Parked job greenlets die here, on their own thread.
+            self._pool.clear()
             log.debug("%s stopped", self.name)
             forget_name()
             self._stopped.set()
@@ -216,7 +224,28 @@ class Worker:
             self._stalls += 1
 
     def _bind(self, cell: _Cell, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        cell.spawn(cell.bind_and_run, args, kwargs)
+        cell.run_job(cell.bind_and_run, args, kwargs)
+
+    def _pooled_main(self, job: Any) -> None:
+        """The body of a pooled job greenlet: run jobs, park in between.
+
+        A job is ``(cell, function, args)``; it is handed over by switching
+        into the greenlet (the first time as this function's argument,
+        later as what ``hub.switch()`` returns). None ends the loop.
+        """
+        me = getcurrent()
+        pool = self._pool
+        hub = self.hub
+        while job is not None:
+            _cell, fn, args = job
+            me.job_running = True
+            fn(*args)
+            me.job_running = False
+            me.geventio_cell = None
+            if len(pool) >= _POOL_SIZE or self._inbox.closed:
+                return
+            pool.append(me)
+            job = hub.switch()
 
     def _on_ready(self, cell: _Cell) -> None:
         if self._inbox.closed:

@@ -376,3 +376,22 @@ def test_an_ask_on_the_main_hub_lets_other_main_hub_greenlets_run(io):
         return list(ran)
 
     assert call_from("main_hub", asker) == ["other ran"]
+
+
+def test_a_task_keeps_answering_across_many_idle_spells(io):
+    class Busy(Task):
+        def run(self):
+            while True:
+                gevent.sleep(0.001)
+
+        def receive(self, message):
+            self.sender.tell(message)
+
+    proxies = [Busy.start(io) for _ in range(3)]
+
+    # Each ask finds the mailbox empty and its runner gone: each one has
+    # to start a runner again.
+    for i in range(30):
+        for proxy in proxies:
+            assert proxy.ask(i, timeout=WAIT) == i
+            assert proxy.ask(StatusCheck(), timeout=WAIT)["handled"] == 2 * i + 1
