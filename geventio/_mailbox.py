@@ -371,8 +371,15 @@ class OneShot:
 
 def _inbox_waker(inbox: Inbox, waiter: Waiter) -> Callable[[], None]:
     """Return a callable, safe from any thread, that resumes *waiter*."""
+    ident = inbox.owner_ident
+    run_callback = inbox._loop.run_callback
 
     def wake() -> None:
-        inbox.call_soon(waiter.switch, None)
+        if _native.get_ident() == ident:
+            # Set on the waiter's own hub (a task answering a task of the
+            # same worker): one loop callback, no trip through the inbox.
+            run_callback(waiter.switch, None)
+        else:
+            inbox.call_soon(waiter.switch, None)
 
     return wake

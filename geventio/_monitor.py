@@ -31,8 +31,8 @@ import zope.event
 from gevent.events import EventLoopBlocked
 
 from . import _native
-from ._mailbox import OneShot
 from ._cell import _Cell
+from ._mailbox import OneShot
 from .events import WorkerBlocked, notify_on_hub
 
 if TYPE_CHECKING:

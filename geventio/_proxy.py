@@ -25,6 +25,8 @@ __all__ = ["AskFuture", "ProxyActor"]
 def _check_timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
+    if timeout.__class__ is float and timeout >= 0:
+        return timeout  # the common case, without the ABC check below
     if isinstance(timeout, bool) or not isinstance(timeout, Real):
         raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
     if timeout < 0:
