@@ -233,7 +233,7 @@ class _Cell:
         except BaseException as exc:
             self.fail(exc, None)
         finally:
-            self.greenlets.discard(getcurrent())  # type: ignore[arg-type]
+            self.greenlets.discard(getcurrent())
             if self.state == UNBINDING and not self.greenlets:
                 self._finalize_soon()
 

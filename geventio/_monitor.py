@@ -173,7 +173,8 @@ class ServiceThread:
     def check(self, worker: Worker) -> None:
         """Report *worker* once per episode while its loop is stalled."""
         lag = worker.loop_lag()
-        if lag < self.threshold or not worker.is_running:
+        threshold = self.threshold
+        if threshold is None or lag < threshold or not worker.is_running:
             return
         # An episode is a stretch without heartbeats: the time of the last
         # beat names it, so a stall after even one beat is a new one.
@@ -191,7 +192,7 @@ class ServiceThread:
             self.io.name,
             worker.name,
             lag,
-            self.threshold,
+            threshold,
             who,
             stack,
         )
@@ -205,7 +206,5 @@ class ServiceThread:
                 (g for g in list(cell.greenlets) if g and g.gr_frame is None), None
             )
         self.publish(
-            EventLoopBlocked(
-                running, self.threshold, stack.splitlines(), hub=worker.hub
-            )
+            EventLoopBlocked(running, threshold, stack.splitlines(), hub=worker.hub)
         )

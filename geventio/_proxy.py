@@ -151,8 +151,10 @@ class ProxyActor:
             reply._fail(ProxyStopped(f"{self!r} is stopped"))
             return future
         cell.asks.add(reply)
+        # Stopped meanwhile: the stop may have failed the pending asks
+        # before this one was registered (mypy cannot see another thread).
         if not cell.alive:
-            reply._fail(ProxyStopped(f"{self!r} is stopped"))
+            reply._fail(ProxyStopped(f"{self!r} is stopped"))  # type: ignore[unreachable]
             return future
         self.tell(message, reply)
         return future

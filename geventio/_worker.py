@@ -153,7 +153,7 @@ class Worker:
         period = self._beat_period
         if period is None or not self._last_beat:
             return 0.0
-        return max(0.0, _native.monotonic() - self._last_beat - period)
+        return max(0.0, float(_native.monotonic() - self._last_beat - period))
 
     def __repr__(self) -> str:
         state = (

@@ -96,7 +96,7 @@ def notify_on_hub(event: Any) -> None:
             log.exception("event subscriber %r raised", subscriber)
 
 
-class IGeventIOEvent(Interface):
+class IGeventIOEvent(Interface):  # type: ignore[misc]
     """Base of every geventio event."""
 
 

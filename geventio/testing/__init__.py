@@ -263,7 +263,12 @@ def _wait_on_hub(
             # Look again soon; a timer rather than a callback, so a task
             # blocked in I/O does not turn this into a busy loop.
             timer = worker.loop.timer(0.001)
-            timer.start(lambda: (timer.close(), check()))
+
+            def again() -> None:
+                timer.close()
+                check()
+
+            timer.start(again)
 
     if not worker._inbox.call_soon(check):
         raise AssertionError(f"{worker!r} is not running")
