@@ -288,7 +288,9 @@ class OneShot:
             raise self._exc
         return self._value
 
-    def wait(self, timeout: float | None = None) -> bool:
+    def wait(
+        self, timeout: float | None = None, then: Callable[[], Any] | None = None
+    ) -> bool:
         """Wait until set; True if it was set, False on timeout.
 
         Callable from any thread or greenlet. Blocks only the calling
@@ -296,30 +298,47 @@ class OneShot:
         one the caller created, as monkey-patched programs always do), and
         the calling thread otherwise.
 
+        *then*, if given, is called once the waiter is registered, just
+        before blocking: an ask sends its question there, so that the
+        asking thread is asleep (and has let go of the GIL) by the time the
+        other side runs, instead of still preparing to wait.
+
         Raises:
             WouldDeadlock: called from a hub greenlet itself, which can
                 never block.
         """
         if self._value is not _UNSET:
+            if then is not None:
+                then()
             return True
         hub = get_hub_if_exists()
         if hub is None:
-            return self._wait_thread(timeout)
-        return self._wait_greenlet(hub, timeout)
+            return self._wait_thread(timeout, then)
+        return self._wait_greenlet(hub, timeout, then)
 
-    def _wait_thread(self, timeout: float | None) -> bool:
+    def _wait_thread(self, timeout: float | None, then: Callable[[], Any] | None) -> bool:
         lock = _native.allocate_lock()
         lock.acquire()
         with self._lock:
-            if self._value is not _UNSET:
-                return True
-            self._waiters.append(lock.release)
+            registered = self._value is _UNSET
+            if registered:
+                self._waiters.append(lock.release)
+        if then is not None:
+            try:
+                then()
+            except BaseException:
+                self._forget(lock.release)
+                raise
+        if not registered:
+            return True
         if lock.acquire(True, -1 if timeout is None else timeout):
             return True
         self._forget(lock.release)
         return self._value is not _UNSET
 
-    def _wait_greenlet(self, hub: Any, timeout: float | None) -> bool:
+    def _wait_greenlet(
+        self, hub: Any, timeout: float | None, then: Callable[[], Any] | None
+    ) -> bool:
         if getcurrent() is hub:
             raise WouldDeadlock("cannot wait inside the hub greenlet itself")
         waiter = Waiter(hub)
@@ -336,9 +355,17 @@ class OneShot:
             wake = watcher.send
         try:
             with self._lock:
-                if self._value is not _UNSET:
-                    return True
-                self._waiters.append(wake)
+                registered = self._value is _UNSET
+                if registered:
+                    self._waiters.append(wake)
+            if then is not None:
+                try:
+                    then()
+                except BaseException:
+                    self._forget(wake)
+                    raise
+            if not registered:
+                return True
             with _Timer(hub, timeout, waiter.switch):
                 woken = waiter.get()
             if woken is _UNSET:
@@ -353,7 +380,9 @@ class OneShot:
             if wake in self._waiters:
                 self._waiters.remove(wake)
 
-    def get(self, timeout: float | None = None) -> Any:
+    def get(
+        self, timeout: float | None = None, then: Callable[[], Any] | None = None
+    ) -> Any:
         """Wait as :meth:`wait` does, then return the value or raise.
 
         On timeout the OneShot expires: a value set later is refused (its
@@ -362,7 +391,7 @@ class OneShot:
         Raises:
             AskTimeout: nothing was set within *timeout* seconds.
         """
-        if not self.wait(timeout):
+        if not self.wait(timeout, then):
             # Claim the slot with the timeout; a value that won the race
             # in the meantime is returned instead.
             self._settle(None, AskTimeout(f"no reply within {timeout} seconds"))

@@ -130,8 +130,7 @@ class ProxyActor:
                 # Stopped after the first check: the stop may have failed
                 # the pending asks before this one was registered.
                 raise ProxyStopped(f"{self!r} is stopped")
-            self.tell(message, reply)
-            return reply._slot.get(timeout)
+            return reply._slot.get(timeout, lambda: self.tell(message, reply))
         finally:
             asks.discard(reply)
 
