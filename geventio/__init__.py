@@ -11,7 +11,7 @@ import logging
 from . import interfaces
 from ._iosystem import IOSystem
 from ._messages import PoisonPill, StatusCheck, Terminated
-from ._proxy import ProxyActor
+from ._proxy import AskFuture, ProxyActor
 from ._supervisor import Supervisor
 from ._task import Task
 from ._worker import Worker
@@ -25,6 +25,7 @@ from .errors import (
 )
 
 __all__ = [
+    "AskFuture",
     "AskTimeout",
     "GeventIOError",
     "IOSystem",

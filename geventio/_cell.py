@@ -425,6 +425,9 @@ class _Cell:
                     self.io._dead_letter(self.proxy, message, sender)
                 self.stash.clear()
             self._stop_watching()
+            if self.parent is not None and self.parent.children:
+                # Same worker as the parent, so this runs on its hub too.
+                self.parent.children.discard(self)
             self.unbound.set(self.reason)
             self._tell_watchers()
             if wanted():

@@ -316,7 +316,9 @@ class OneShot:
             return self._wait_thread(timeout, then)
         return self._wait_greenlet(hub, timeout, then)
 
-    def _wait_thread(self, timeout: float | None, then: Callable[[], Any] | None) -> bool:
+    def _wait_thread(
+        self, timeout: float | None, then: Callable[[], Any] | None
+    ) -> bool:
         lock = _native.allocate_lock()
         lock.acquire()
         with self._lock:

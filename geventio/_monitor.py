@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["ServiceThread", "blocking_cell"]
 
 log = logging.getLogger("geventio.blocking")
+# Errors of user callbacks run on the service thread (zope.event
+# subscribers, on_stopped callbacks, future done-callbacks).
+callback_log = logging.getLogger("geventio.service")
 
 
 def blocking_cell(worker: Worker) -> _Cell | None:
@@ -168,7 +171,7 @@ class ServiceThread:
         try:
             fn(*args)
         except Exception:
-            log.exception("%r raised on the service thread", fn)
+            callback_log.exception("%r raised on the service thread", fn)
 
     def check(self, worker: Worker) -> None:
         """Report *worker* once per episode while its loop is stalled."""

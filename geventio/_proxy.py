@@ -172,7 +172,8 @@ class ProxyActor:
         if drain:
             from ._messages import PoisonPill
 
-            self.tell(PoisonPill(), None)
+            if self._cell.alive:
+                self.tell(PoisonPill(), None)
         else:
             self._cell.request_stop()
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Task"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("geventio.task")
 
 
 def _check_delay(what: str, value: object, *, positive: bool = False) -> float:

@@ -250,6 +250,7 @@ def test_a_program_that_never_shuts_down_still_exits_and_unbinds(shutdown):
 def test_public_names_match_the_contract():
     assert sorted(geventio.__all__) == sorted(
         [
+            "AskFuture",
             "AskTimeout",
             "GeventIOError",
             "IOSystem",

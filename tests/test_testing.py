@@ -144,7 +144,9 @@ def test_never_blocks_hub_passes_cooperative_code_and_catches_blocking(io):
     proxy = Checked.start(io)
 
     assert proxy.ask("cooperate", timeout=5) == "ok"
-    assert proxy.ask("block", timeout=5).startswith("caught: To the hub")
+    assert proxy.ask("block", timeout=5).startswith(
+        "caught: the hub was kept from running"
+    )
 
 
 # -- the plugin's fixtures, run in a pytester subprocess so the ones that must
@@ -258,3 +260,13 @@ def test_an_expected_message_that_never_comes_fails_the_test(pytester):
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*expected 'never' within*got nothing*"])
+
+
+def test_never_blocks_hub_passes_a_quick_body_that_never_switches(io):
+    class Quick(Task):
+        def receive(self, message):
+            with never_blocks_hub(0.05):
+                total = sum(range(100))
+            self.sender.tell(total)
+
+    assert Quick.start(io).ask("go", timeout=5) == 4950

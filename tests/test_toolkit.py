@@ -4,7 +4,7 @@ import concurrent.futures
 
 import gevent
 import pytest
-from helpers import CALLERS, WAIT, Recorder, call_from
+from helpers import CALLERS, WAIT, Recorder, call_from, wait_until
 
 from geventio import (
     AskTimeout,
@@ -596,3 +596,25 @@ def test_a_done_callback_may_read_its_future_even_after_shutdown():
     future.add_done_callback(lambda f: seen.append(f.result(0)))
 
     assert seen.items == ["v"]
+
+
+def test_a_parent_forgets_each_child_once_it_has_ended(io):
+    class Child(Task):
+        def receive(self, message):
+            self.unbind()
+
+    class Parent(Task):
+        def receive(self, message):
+            if isinstance(message, Terminated):
+                return
+            if message == "count":
+                self.sender.tell(len(self._cell.children or ()))
+                return
+            self.start_child(Child).tell("end now")
+
+    parent = Parent.start(io)
+    for _ in range(20):
+        parent.tell("spawn one")
+    wait_until(
+        lambda: parent.ask("count", timeout=WAIT) == 0, what="children forgotten"
+    )
