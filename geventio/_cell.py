@@ -197,7 +197,8 @@ class _Cell:
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> _TaskGreenlet:
         """Start ``fn(*args)`` in a new greenlet of this cell, its own for
-        good (the user may keep it: :meth:`Task.spawn` returns it)."""
+        good (the user may keep it: :meth:`~geventio.Task.spawn` returns
+        it)."""
         g = self.new_greenlet(self._guard)
         self.greenlets.add(g)
         self._start(g, fn, args)

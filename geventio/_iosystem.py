@@ -260,7 +260,8 @@ class IOSystem:
         return "\n".join(lines)
 
     def stats(self) -> list[dict[str, Any]]:
-        """One snapshot per worker (see :meth:`Worker.stats`); any thread."""
+        """One snapshot per worker (see :meth:`~geventio.Worker.stats`); any
+        thread."""
         return [worker.stats() for worker in self._workers]
 
     def shutdown(self, timeout: float | None = None) -> list[Worker]:

@@ -15,11 +15,13 @@ __all__ = ["PoisonPill", "StatusCheck", "Terminated"]
 
 
 class StatusCheck:
-    """Ask a task for its :meth:`Task.status`, answered from its own loop.
+    """Ask a task for its :meth:`~geventio.Task.status`, answered from its own
+    loop.
 
     ``proxy.ask(StatusCheck(), timeout=...)`` returns the status, queued in
     order with the task's other messages; the task never sees it in
-    :meth:`Task.receive`. A loop that is blocked, or a handler that hangs,
+    :meth:`~geventio.Task.receive`. A loop that is blocked, or a handler that
+    hangs,
     therefore fails the check by timing out.
     """
 
@@ -33,8 +35,9 @@ class PoisonPill:
     """Stop a task once the messages queued before it are handled.
 
     ``proxy.tell(PoisonPill())`` (or ``proxy.stop(drain=True)``) is the
-    draining counterpart of :meth:`ProxyActor.stop`, which overtakes queued
-    messages. The task never sees it in :meth:`Task.receive`.
+    draining counterpart of :meth:`~geventio.ProxyActor.stop`, which overtakes
+    queued
+    messages. The task never sees it in :meth:`~geventio.Task.receive`.
     """
 
     __slots__ = ()
@@ -47,7 +50,7 @@ class Terminated:
     """Told to a task that watches another one, once that one has ended.
 
     Attributes:
-        proxy: the :class:`ProxyActor` of the task that ended.
+        proxy: the :class:`~geventio.ProxyActor` of the task that ended.
         reason: ``"unbound"``, ``"stopped"``, ``"failed"``,
             ``"parent unbound"`` or ``"IO system shut down"``.
         error: the exception it failed with, or None.

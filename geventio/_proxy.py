@@ -46,9 +46,10 @@ class ProxyActor:
 
     The contract is :class:`~geventio.interfaces.IProxyActor`.
 
-    Returned by :meth:`Task.start`; a task reaches its own as
-    :attr:`Task.proxy` and the sender of the message it handles as
-    :attr:`Task.sender`. Proxies compare by identity: each task has exactly
+    Returned by :meth:`~geventio.Task.start`; a task reaches its own as
+    :attr:`~geventio.Task.proxy` and the sender of the message it handles as
+    :attr:`~geventio.Task.sender`. Proxies compare by identity: each task has
+    exactly
     one.
 
     .. versionadded:: 0.1
@@ -64,14 +65,15 @@ class ProxyActor:
 
         Args:
             message: any object; it is handed over by reference, not copied.
-            sender: where replies go (:attr:`Task.sender` on the other
+            sender: where replies go (:attr:`~geventio.Task.sender` on the
+                other
                 side). Inside a task it defaults to that task's own proxy.
 
         Raises:
             TypeError: *sender* is neither None nor a ProxyActor.
 
         A message told to a stopped proxy is a dead letter: counted in
-        :attr:`IOSystem.dead_letters`, logged at DEBUG, never raised.
+        :attr:`~geventio.IOSystem.dead_letters`, logged at DEBUG, never raised.
         """
         if sender is None:
             cell = getattr(getcurrent(), "geventio_cell", None)
@@ -99,7 +101,8 @@ class ProxyActor:
         (None waits for ever).
 
         Returns:
-            the first message the task tells to :attr:`Task.sender` while
+            the first message the task tells to :attr:`~geventio.Task.sender`
+            while
             handling *message*.
 
         Raises:
@@ -135,10 +138,12 @@ class ProxyActor:
             asks.discard(reply)
 
     def ask_future(self, message: Any, timeout: float | None = None) -> AskFuture:
-        """Send *message* and return an :class:`AskFuture` of its reply.
+        """Send *message* and return an :class:`~geventio.AskFuture` of its
+        reply.
 
         Callable from any thread or hub; never blocks. The future fails with
-        :class:`AskTimeout` if no reply came *timeout* seconds after this
+        :class:`~geventio.AskTimeout` if no reply came *timeout* seconds after
+        this
         call (checked when it is waited on), and with the errors
         :meth:`ask` would raise otherwise.
         """
@@ -162,7 +167,8 @@ class ProxyActor:
         """Stop the task; any thread or hub; idempotent; never blocks.
 
         :attr:`is_alive` is False once this returns. The task's hub runs its
-        :meth:`~Task.shutdown_request` ahead of any message still queued,
+        :meth:`~geventio.Task.shutdown_request` ahead of any message still
+        queued,
         then unbinds it; queued and later messages become dead letters.
 
         With ``drain=True`` it tells a :class:`~geventio.PoisonPill`
@@ -257,7 +263,7 @@ class _ReplyHandle(ProxyActor):
 
 
 class AskFuture:
-    """The future reply of :meth:`ProxyActor.ask_future`.
+    """The future reply of :meth:`~geventio.ProxyActor.ask_future`.
 
     It has the methods of :class:`concurrent.futures.Future` that make sense
     for a reply (``result``, ``exception``, ``done``, ``cancel``,
@@ -296,7 +302,7 @@ class AskFuture:
         Raises:
             AskTimeout: no reply yet (within *timeout*, or past the ask's
                 own timeout, after which it never will).
-            ProxyStopped, Exception: as :meth:`ProxyActor.ask`.
+            ProxyStopped, Exception: as :meth:`~geventio.ProxyActor.ask`.
         """
         self._wait(_check_timeout(timeout))
         return self._reply._slot.result()

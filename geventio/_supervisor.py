@@ -130,7 +130,8 @@ def _proxies_from(result: object, io: IOSystem) -> tuple[ProxyActor, ...]:
 class Supervisor:
     """Status-check tasks and replace their IO system when a check fails.
 
-    ``setup(io)`` starts the tasks to watch on a fresh :class:`IOSystem` and
+    ``setup(io)`` starts the tasks to watch on a fresh
+    :class:`~geventio.IOSystem` and
     returns their proxies (one, or an iterable). After :meth:`start`, every
     *interval* seconds the supervisor asks each proxy for a
     :class:`~geventio.StatusCheck`, all at once. A check unanswered within
@@ -149,7 +150,8 @@ class Supervisor:
         setup: called as ``setup(io)``: by :meth:`start` in the caller's
             thread, and for every restart on the supervisor's own hub (where
             it may block cooperatively, not otherwise). It returns a
-            :class:`ProxyActor` or an iterable of them, all tasks of *io*.
+            :class:`~geventio.ProxyActor` or an iterable of them, all tasks of
+            *io*.
         workers: workers of each supervised IO system (None: one per CPU).
         name: name of the supervised IO system. Replacements are named
             ``name#1``, ``name#2``...; the supervisor's own system is
@@ -635,7 +637,8 @@ class Supervisor:
 
 
 class _SupervisorTask(Task):
-    """Runs a :class:`Supervisor`'s loop on the supervisor's own worker."""
+    """Runs a :class:`~geventio.Supervisor`'s loop on the supervisor's own
+    worker."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         super().__init__()

@@ -105,8 +105,9 @@ class Task:
         meanwhile are kept and handled once it is bound.
 
         Args:
-            target: an :class:`IOSystem` (a worker is picked round-robin)
-                or one of its :class:`Worker` objects.
+            target: an :class:`~geventio.IOSystem` (a worker is picked
+                round-robin)
+                or one of its :class:`~geventio.Worker` objects.
 
         Raises:
             TypeError: *target* is neither an IOSystem nor a Worker, or
@@ -151,17 +152,17 @@ class Task:
 
     @property
     def proxy(self) -> ProxyActor:
-        """This task's own :class:`ProxyActor`."""
+        """This task's own :class:`~geventio.ProxyActor`."""
         return self._bound_cell().proxy
 
     @property
     def worker(self) -> Worker:
-        """The :class:`Worker` this task is bound to."""
+        """The :class:`~geventio.Worker` this task is bound to."""
         return self._bound_cell().worker
 
     @property
     def io(self) -> IOSystem:
-        """The :class:`IOSystem` of this task's worker."""
+        """The :class:`~geventio.IOSystem` of this task's worker."""
         return self._bound_cell().io
 
     @property
@@ -470,7 +471,8 @@ class Task:
         """
 
     def status(self) -> Any:
-        """Hook: the answer to a :class:`StatusCheck`, from the task's loop.
+        """Hook: the answer to a :class:`~geventio.StatusCheck`, from the
+        task's loop.
 
         The default is a dict: ``alive`` (True) and ``handled`` (messages
         handled so far).

@@ -50,10 +50,11 @@ class Worker:
 
     The contract is :class:`~geventio.interfaces.IWorker`.
 
-    Created by :class:`IOSystem`, never by users. Everything that touches
+    Created by :class:`~geventio.IOSystem`, never by users. Everything that
+    touches
     the hub (its loop, its greenlets, the cells of its tasks) happens on
     the worker's own thread; other threads reach it only through its
-    :class:`~geventio._mailbox.Inbox`.
+    ``Inbox``.
 
     .. versionadded:: 0.1
     """
