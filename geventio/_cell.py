@@ -21,7 +21,7 @@ from greenlet import GreenletExit, getcurrent, greenlet
 from ._mailbox import OneShot
 from ._messages import SYSTEM_MESSAGES, PoisonPill, StatusCheck, Terminated
 from ._proxy import ProxyActor, _ReplyHandle
-from .errors import ProxyStopped
+from .errors import GeventIOError, ProxyStopped
 from .events import TaskBound, TaskFailed, TaskUnbound, wanted
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class _Cell:
         "cls",
         "current",
         "error",
+        "finalizer",
         "greenlets",
         "handled",
         "handlers",
@@ -113,6 +114,7 @@ class _Cell:
         self.reason: str | None = None
         self.error: BaseException | None = None
         self.unbound = OneShot()
+        self.finalizer: _TaskGreenlet | None = None
         self.current: tuple[Any, ProxyActor | None] | None = None
         # Rarely used; created on first use to keep idle tasks small.
         self.parent: _Cell | None = None
@@ -140,7 +142,14 @@ class _Cell:
                 reply = asks.pop()
             except KeyError:  # emptied by another thread meanwhile
                 break
-            reply._fail(ProxyStopped(f"{self.proxy!r} stopped"))
+            reply._fail(self.stopped_error())
+
+    def stopped_error(self) -> ProxyStopped:
+        """The error for an ask that this stopped task will never answer."""
+        why = f": {self.reason}" if self.reason else ""
+        error = ProxyStopped(f"{self.proxy!r} stopped{why}")
+        error.__cause__ = self.error  # the failure that ended it, if any
+        return error
 
     def request_stop(self, reason: str = "stopped") -> None:
         if not self.alive and self.state != PENDING:
@@ -306,8 +315,13 @@ class _Cell:
                             self._system_message(message, sender)
                         else:
                             handlers[-1](message)
-                    except GreenletExit:
-                        raise
+                    except GreenletExit as exc:
+                        if self.state >= UNBINDING:
+                            raise  # the kill of an unbinding task
+                        # Raised by the handler itself: a failure like any
+                        # other, or the task would be left half-stopped.
+                        self.fail(exc, sender)
+                        return
                     except BaseException as exc:
                         self.fail(exc, sender)
                         return
@@ -352,7 +366,14 @@ class _Cell:
         if wanted():
             self.io._service.publish(TaskFailed(self.proxy, self.cls, exc))
         if isinstance(sender, _ReplyHandle):
-            sender._fail(exc)
+            if isinstance(exc, Exception):
+                sender._fail(exc)
+            else:
+                # GreenletExit, SystemExit and the like would do the asker's
+                # greenlet or thread harm: it gets an ordinary error instead.
+                answer = GeventIOError(f"{self.describe()} raised {exc!r}")
+                answer.__cause__ = exc
+                sender._fail(answer)
         task = self.task
         if task is not None and self.state in (BINDING, BOUND):
             try:
@@ -401,7 +422,7 @@ class _Cell:
 
     def _finalize_soon(self) -> None:
         # Not counted in self.greenlets: nothing may kill the finalizer.
-        g = self._job_greenlet()
+        g = self.finalizer = self._job_greenlet()
         self.worker.loop.run_callback(g.switch, (self, self._finalize, ()))
 
     def _finalize(self) -> None:
@@ -416,6 +437,7 @@ class _Cell:
                 except BaseException:
                     log.exception("on_unbind of %s raised", self.describe())
         finally:
+            self.finalizer = None
             self.state = UNBOUND
             log.debug("unbound %s: %s", self.describe(), self.reason)
             self.worker._cell_finished(self)

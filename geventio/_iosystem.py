@@ -15,9 +15,9 @@ from typing import Any
 from zope.interface import implementer
 
 from . import _native
-from ._cell import UNBOUND, _Cell
+from ._cell import _Cell
 from ._mailbox import current_inbox
-from ._monitor import ServiceThread
+from ._monitor import ServiceThread, blocking_cell
 from ._proxy import ProxyActor, _check_timeout
 from ._worker import Worker, prepare_gevent
 from .errors import StallInterrupted
@@ -50,6 +50,14 @@ def _check_threshold(threshold: object) -> float | None:
     if not threshold > 0:
         raise ValueError(f"blocking_threshold must be positive, got {threshold!r}")
     return float(threshold)
+
+
+def _holding(worker: Worker) -> str:
+    """What keeps *worker* from stopping, in words, for the log."""
+    cell = blocking_cell(worker)
+    if cell is not None:
+        return f"held by {cell.describe()}"
+    return "its loop runs, but a task's hooks or a blocking call did not end"
 
 
 def _interrupt(worker: Worker) -> bool:
@@ -163,7 +171,9 @@ class IOSystem:
         """Register *cell*'s name; the caller holds ``self._lock``."""
         assert cell.name is not None
         holder = self._names.get(cell.name)
-        if holder is not None and holder.state < UNBOUND:
+        # A stopped task keeps its name only until it is stopped, so that
+        # find() and start_named() agree on which names are free.
+        if holder is not None and holder.alive:
             raise ValueError(
                 f"IO system {self.name!r} already has a task named {cell.name!r}: "
                 f"{holder.describe()}"
@@ -206,6 +216,8 @@ class IOSystem:
         Returns:
             how many tasks it was told to.
         """
+        if cls is not None and not isinstance(cls, type):
+            raise TypeError(f"cls must be a class or None, got {cls!r}")
         proxies = [
             p for p in self.tasks() if cls is None or issubclass(p._cell.cls, cls)
         ]
@@ -296,7 +308,10 @@ class IOSystem:
             # cannot stop while this call holds it. Waiting is pointless.
             return []
         stuck = self._join_workers(timeout)
-        self._service.stop(timeout=None if not stuck else 0)
+        if not self._service.is_current_thread():
+            # From one of its own callbacks, the service thread stops by
+            # itself once that callback returns: waiting would deadlock.
+            self._service.stop(timeout=None if not stuck else 0)
         if stuck:
             for worker in stuck:
                 worker._abandoned = True
@@ -306,7 +321,7 @@ class IOSystem:
                 self.name,
                 len(stuck),
                 timeout,
-                ", ".join(f"{w.name} (blocked by {w._blocked_by})" for w in stuck),
+                ", ".join(f"{w.name} ({_holding(w)})" for w in stuck),
             )
         return stuck
 
@@ -318,15 +333,19 @@ class IOSystem:
         # First half of the timeout: let every worker stop on its own.
         start = _native.monotonic()
         pending = self._wait_all(list(self._workers), start + timeout / 2)
-        # Second half: a worker whose loop is stalled will never get to its
-        # shutdown; interrupt the pure-Python code holding it, if that is
-        # what it is, and give it the rest of the time.
+        # Second half. A worker whose loop is stalled in a task will never
+        # get to its shutdown: interrupt the pure-Python code holding it,
+        # if that is what it is. One whose loop runs is waiting for hooks
+        # (shutdown_request, on_unbind) that take too long: cut them short.
         for worker in pending:
             stalled = worker.loop_lag() > 0 or self.blocking_threshold is None
-            if stalled and _interrupt(worker):
-                log.warning(
-                    "IO system %r: interrupted stalled %s", self.name, worker.name
-                )
+            if stalled and blocking_cell(worker) is not None:
+                if _interrupt(worker):
+                    log.warning(
+                        "IO system %r: interrupted stalled %s", self.name, worker.name
+                    )
+            else:
+                worker._hurry()
         return self._wait_all(pending, start + timeout)
 
     @staticmethod

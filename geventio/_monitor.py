@@ -89,9 +89,14 @@ class ServiceThread:
         self._exited = False
         self._done = OneShot()
         self._running = True
+        self._ident = -1
 
     def start(self) -> None:
-        _native.start_new_thread(self._main, ())
+        self._ident = _native.start_new_thread(self._main, ())
+
+    def is_current_thread(self) -> bool:
+        """True when called from this service thread itself."""
+        return bool(_native.get_ident() == self._ident)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop the thread; True once it has exited.

@@ -18,6 +18,7 @@ start_new_thread = get_original("_thread", "start_new_thread")
 allocate_lock = get_original("_thread", "allocate_lock")
 get_ident = get_original("_thread", "get_ident")
 thread_local = get_original("_thread", "_local")
+TIMEOUT_MAX: float = get_original("_thread", "TIMEOUT_MAX")
 monotonic = get_original("time", "monotonic")
 sleep = get_original("time", "sleep")
 
@@ -48,6 +49,7 @@ def name_this_thread(name: str) -> Callable[[], None]:
 
 
 __all__ = [
+    "TIMEOUT_MAX",
     "allocate_lock",
     "get_ident",
     "monotonic",

@@ -22,16 +22,28 @@ if TYPE_CHECKING:
 __all__ = ["AskFuture", "ProxyActor"]
 
 
+# Longer waits than this are waits for ever (the native lock's limit).
+_TIMEOUT_MAX = float(_native.TIMEOUT_MAX)
+
+
 def _check_timeout(timeout: object) -> float | None:
+    """Validate a timeout in the caller's thread, before anything is sent.
+
+    None and infinity wait for ever, as does anything past what a native
+    lock can wait; NaN, negatives and non-numbers are refused.
+    """
     if timeout is None:
         return None
-    if timeout.__class__ is float and timeout >= 0:
+    if timeout.__class__ is float and 0 <= timeout <= _TIMEOUT_MAX:
         return timeout  # the common case, without the ABC check below
     if isinstance(timeout, bool) or not isinstance(timeout, Real):
         raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
-    if timeout < 0:
+    value = float(timeout)
+    if value != value:
+        raise ValueError(f"timeout must be a number, got {timeout!r}")
+    if value < 0:
         raise ValueError(f"timeout must not be negative, got {timeout!r}")
-    return float(timeout)
+    return None if value > _TIMEOUT_MAX else value
 
 
 def _current_proxy() -> ProxyActor | None:
@@ -116,7 +128,7 @@ class ProxyActor:
         timeout = _check_timeout(timeout)
         cell = self._cell
         if not cell.alive:
-            raise ProxyStopped(f"{self!r} is stopped")
+            raise cell.stopped_error()
         current = getcurrent()
         if getattr(current, "geventio_cell", None) is cell and cell.would_deadlock(
             current
@@ -132,7 +144,7 @@ class ProxyActor:
             if not cell.alive:
                 # Stopped after the first check: the stop may have failed
                 # the pending asks before this one was registered.
-                raise ProxyStopped(f"{self!r} is stopped")
+                raise cell.stopped_error()
             return reply._slot.get(timeout, lambda: self.tell(message, reply))
         finally:
             asks.discard(reply)
@@ -152,13 +164,13 @@ class ProxyActor:
         future = AskFuture(reply, timeout)
         cell = self._cell
         if not cell.alive:
-            reply._fail(ProxyStopped(f"{self!r} is stopped"))
+            reply._fail(cell.stopped_error())
             return future
         cell.asks.add(reply)
         # Stopped meanwhile: the stop may have failed the pending asks
         # before this one was registered (mypy cannot see another thread).
         if not cell.alive:
-            reply._fail(ProxyStopped(f"{self!r} is stopped"))  # type: ignore[unreachable]
+            reply._fail(cell.stopped_error())  # type: ignore[unreachable]
             return future
         self.tell(message, reply)
         return future

@@ -50,7 +50,11 @@ def _worker_of(cls: type, target: object) -> Worker:
 def _task_cell(proxy: object) -> _Cell:
     from ._proxy import _ReplyHandle
 
-    if not isinstance(proxy, ProxyActor) or isinstance(proxy, _ReplyHandle):
+    if (
+        not isinstance(proxy, ProxyActor)
+        or isinstance(proxy, _ReplyHandle)
+        or getattr(proxy, "_cell", None) is None  # a probe, say
+    ):
         raise TypeError(f"expected a task's ProxyActor, got {proxy!r}")
     return proxy._cell
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.hub import Waiter
-from greenlet import getcurrent
+from greenlet import GreenletExit, getcurrent
 from zope.interface import implementer
 
 from . import _native
@@ -118,6 +118,10 @@ class Worker:
     def _request_shutdown(self) -> None:
         self._inbox.call_soon(self._begin_shutdown)
 
+    def _hurry(self) -> None:
+        """Cut short the hooks that keep this worker's shutdown waiting."""
+        self._inbox.call_soon(self._cut_hooks_short)
+
     def _wait_stopped(self, timeout: float | None) -> bool:
         return self._stopped.wait(timeout)
 
@@ -157,13 +161,16 @@ class Worker:
         return max(0.0, float(_native.monotonic() - self._last_beat - period))
 
     def __repr__(self) -> str:
-        state = (
-            "running"
-            if self.is_running
-            else "stopped"
-            if self._stopped.done
-            else "starting"
-        )
+        if self._stopped.done:
+            state = "stopped"
+        elif self._abandoned:
+            state = "abandoned"
+        elif self._stopping or self._inbox.closed:
+            state = "stopping"
+        elif self._started.done:
+            state = "running"
+        else:
+            state = "starting"
         return f"<Worker {self.name} {state} thread={self.ident}>"
 
     # -- the worker's own thread ------------------------------------------
@@ -191,6 +198,7 @@ class Worker:
         finally:
             if heartbeat is not None:
                 heartbeat.close()
+                self._beat_period = None  # no lag to report from now on
             self._inbox.close()
             self._inbox.drain_closed()
             if hub is not None:
@@ -259,6 +267,17 @@ class Worker:
         for cell in list(self._cells):
             cell.stop_on_hub("IO system shut down")
         self._maybe_finish()
+
+    def _cut_hooks_short(self) -> None:
+        # Hub greenlet. Unbinding kills whatever still runs for each task
+        # (a slow shutdown_request first of all); a finalizer stuck in
+        # on_unbind is ended too, and the unbinding completes without it.
+        for cell in list(self._cells):
+            cell.unbind("IO system shut down")
+            finalizer = cell.finalizer
+            if finalizer is not None and finalizer:
+                log.warning("%s: on_unbind of %s cut short", self.name, cell.describe())
+                finalizer.throw(GreenletExit)
 
     def _cell_finished(self, cell: _Cell) -> None:
         self._cells.discard(cell)

@@ -270,3 +270,21 @@ def test_never_blocks_hub_passes_a_quick_body_that_never_switches(io):
             self.sender.tell(total)
 
     assert Quick.start(io).ask("go", timeout=5) == 4950
+
+
+@pytest.mark.timeout(120)
+def test_a_test_that_makes_its_own_main_hub_is_not_a_descriptor_leak(pytester):
+    result = _run(
+        pytester,
+        """
+        import gevent
+
+        def test_uses_the_main_hub(io_system):
+            proxy = Echo.start(io_system)
+            g = gevent.spawn(proxy.ask, 1, timeout=5)
+            g.join(5)
+            assert g.get() == 1
+        """,
+    )
+
+    result.assert_outcomes(passed=1)

@@ -80,7 +80,15 @@ class Probe(ProxyActor):
     A probe is not a task: asking it raises :exc:`~geventio.GeventIOError`.
     """
 
-    __slots__ = ("_lock", "_queue", "_signal", "_stopped", "last_sender", "name")
+    __slots__ = (
+        "_lock",
+        "_queue",
+        "_signal",
+        "_stopped",
+        "dropped",
+        "last_sender",
+        "name",
+    )
 
     def __init__(self, name: str = "probe") -> None:
         # Deliberately no cell: a probe is a proxy to a queue, not to a task.
@@ -89,6 +97,8 @@ class Probe(ProxyActor):
         self._queue: deque[tuple[Any, ProxyActor | None]] = deque()
         self._signal = OneShot()
         self._stopped = False
+        #: Messages told after :meth:`stop`, and so dropped.
+        self.dropped = 0
         self.last_sender: ProxyActor | None = None
 
     # -- the ProxyActor side ------------------------------------------------
@@ -99,6 +109,9 @@ class Probe(ProxyActor):
         Inside a task, *sender* defaults to that task's proxy, as for any
         proxy.
         """
+        if self._stopped:
+            self.dropped += 1  # a stopped probe takes nothing, like a proxy
+            return
         if sender is None:
             sender = _current_proxy()
         with self._lock:

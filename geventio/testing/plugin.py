@@ -57,6 +57,9 @@ class IOSystemFactory:
         self._lock = _native.allocate_lock()
         self._threads = _count("/proc/self/task")
         self._fds = _count("/proc/self/fd")
+        from gevent._hub_local import get_hub_if_exists
+
+        self._had_hub = get_hub_if_exists() is not None
 
     def __call__(self, name: str = "test", workers: int = 1, **options: Any) -> Any:
         """Start and return an IO system, shut down after the test."""
@@ -86,6 +89,7 @@ class IOSystemFactory:
             stuck = io.shutdown(timeout=scaled(10.0))
             if stuck:
                 problems.append(f"{io!r}: workers did not stop: {stuck!r}")
+        self._destroy_test_hub()
         if self.failures and not self._expect_failures:
             described = "; ".join(
                 f"{f.proxy!r} raised {f.error!r}" for f in self.failures
@@ -109,6 +113,16 @@ class IOSystemFactory:
                 f"{self._fds} before the test"
             )
         return problems
+
+    def _destroy_test_hub(self) -> None:
+        # A hub the test itself created in this thread (a gevent.spawn, a
+        # gevent.sleep) holds descriptors of its own. It is not a leak of
+        # the code under test: destroy it, as the IO systems are shut down.
+        from gevent._hub_local import get_hub_if_exists
+
+        hub = get_hub_if_exists()
+        if hub is not None and not self._had_hub:
+            hub.destroy(destroy_loop=True)
 
 
 @pytest.fixture

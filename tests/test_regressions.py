@@ -1,0 +1,174 @@
+"""Behaviours pinned down after a fresh reader attacked the contract."""
+
+import gevent
+import pytest
+from helpers import WAIT, Recorder
+
+from geventio import GeventIOError, IOSystem, ProxyStopped, StatusCheck, Task, _native
+from geventio.testing import Probe
+
+
+class Echo(Task):
+    def receive(self, message):
+        self.sender.tell(message)
+
+
+class Boom(Task):
+    def receive(self, message):
+        raise RuntimeError("fatal")
+
+
+def test_shutdown_from_an_on_stopped_callback_returns_and_so_do_later_ones():
+    io = IOSystem("from-callback", workers=1)
+    results = Recorder()
+    proxy = Boom.start(io)
+    proxy.on_stopped(lambda t: results.append(io.shutdown(timeout=2)))
+
+    proxy.tell("x")
+
+    assert results.wait_for(1) == [[]]
+    assert io.shutdown(timeout=2) == []
+
+
+def test_a_greenlet_exit_raised_by_receive_is_a_failure_of_the_task(io, task_errors):
+    class Quits(Task):
+        def receive(self, message):
+            if message == "quit":
+                raise gevent.GreenletExit()
+            self.sender.tell(message)
+
+    proxy = Quits.start(io)
+
+    with pytest.raises(GeventIOError, match="GreenletExit"):
+        proxy.ask("quit", timeout=WAIT)
+    assert proxy.join(WAIT)
+    assert not proxy.is_alive
+    assert task_errors()
+
+
+def test_a_task_failing_in_its_constructor_says_why_to_askers(io, task_errors):
+    class NeedsArgument(Task):
+        def __init__(self, required):
+            super().__init__()
+
+    proxy = NeedsArgument.start(io)
+
+    with pytest.raises(ProxyStopped, match="failed") as info:
+        proxy.ask("x", timeout=WAIT)
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+def test_a_shutdown_timeout_cuts_slow_hooks_short_and_on_unbind_still_runs(caplog):
+    io = IOSystem("slow-hooks", workers=1)
+    unbound = Recorder()
+
+    class Slow(Task):
+        def shutdown_request(self):
+            gevent.sleep(100)  # cooperative, but far too long
+
+        def on_unbind(self):
+            unbound.append("on_unbind")
+
+    Slow.start(io).ask(StatusCheck(), timeout=WAIT)
+
+    assert io.shutdown(timeout=1.0) == []
+    assert unbound.items == ["on_unbind"]
+
+
+def test_an_on_unbind_that_never_ends_is_cut_short_by_a_shutdown_timeout():
+    io = IOSystem("slow-unbind", workers=1)
+
+    class Stubborn(Task):
+        def on_unbind(self):
+            gevent.sleep(100)
+
+    Stubborn.start(io).ask(StatusCheck(), timeout=WAIT)
+
+    assert io.shutdown(timeout=1.0) == []
+
+
+def test_a_blocking_call_in_progress_does_not_break_a_timed_shutdown():
+    io = IOSystem("blocking-call", workers=1)
+    gate = _native.allocate_lock()
+    gate.acquire()
+    entered = Recorder()
+
+    class Offload(Task):
+        def run(self):
+            self.run_blocking(lambda: (entered.append(1), gate.acquire()))
+
+    Offload.start(io)
+    entered.wait_for(1)
+
+    # The pool thread holds the worker's teardown; nothing is interrupted
+    # in framework code, and the worker ends once the call returns.
+    assert io.shutdown(timeout=0.5) == [io.workers[0]]
+    gate.release()
+    assert io.workers[0]._wait_stopped(WAIT)
+    assert "stopped" in repr(io.workers[0])
+
+
+def test_a_name_is_free_again_as_soon_as_its_task_is_stopped(io):
+    class SlowExit(Task):
+        def on_unbind(self):
+            gevent.sleep(0.2)
+
+    old = SlowExit.start_named("svc", io)
+    old.ask(StatusCheck(), timeout=WAIT)
+    old.stop()
+
+    assert io.find("svc") is None
+    new = Echo.start_named("svc", io)
+    assert io.find("svc") is new
+    assert old.join(WAIT)
+    assert io.find("svc") is new  # the old task's end does not free it
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), "inf"])
+def test_a_nonsense_timeout_is_refused_before_anything_is_sent(io, timeout):
+    got = Recorder()
+
+    class Count(Task):
+        def receive(self, message):
+            got.append(message)
+
+    proxy = Count.start(io)
+    with pytest.raises((TypeError, ValueError), match="timeout"):
+        proxy.ask("x", timeout=timeout)
+    with pytest.raises((TypeError, ValueError), match="timeout"):
+        io.shutdown(timeout=timeout)
+
+    assert proxy.ask(StatusCheck(), timeout=WAIT)["handled"] == 0
+    assert got.items == []
+
+
+def test_an_infinite_or_huge_timeout_waits_for_ever(io):
+    proxy = Echo.start(io)
+
+    assert proxy.ask("x", timeout=float("inf")) == "x"
+    assert proxy.ask("y", timeout=1e300) == "y"
+
+
+def test_a_probe_cannot_be_watched_and_a_stopped_probe_drops_messages(io):
+    probe = Probe()
+    errors = Recorder()
+
+    class WatchProbe(Task):
+        def receive(self, message):
+            try:
+                self.watch(probe)
+            except TypeError as exc:
+                errors.append(str(exc))
+
+    WatchProbe.start(io).tell("go")
+    assert "task's ProxyActor" in errors.wait_for(1)[0]
+
+    probe.stop()
+    probe.tell("lost")
+    assert probe.dropped == 1
+    probe.expect_no_message(0.01)
+
+
+def test_broadcast_refuses_a_cls_that_is_not_a_class(io):
+    with pytest.raises(TypeError, match="cls must be a class"):
+        io.broadcast("x", cls=5)
