@@ -286,9 +286,18 @@ class IOSystem:
         unbound with the rest, and its worker could not stop while the
         call waited on it.
 
+        Each task gets its ``shutdown_request`` and then its ``on_unbind``.
+        With a *timeout*, once half of it has passed: a worker whose loop a
+        task holds in pure-Python code is interrupted
+        (:class:`~geventio.StallInterrupted` is raised in that code), and on
+        the other workers the hooks still running are cut short with
+        GreenletExit (``on_unbind`` then ends early; it still ran once).
+        A worker still not stopped when the timeout ends (stuck in a C
+        call, say) is abandoned: its daemon thread finishes on its own.
+
         Returns:
             the workers that did not stop in time (empty when all stopped);
-            a WARNING is logged naming them.
+            a WARNING is logged naming them and what holds them.
 
         Raises:
             TypeError, ValueError: *timeout* is not a non-negative number.
