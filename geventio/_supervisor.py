@@ -27,6 +27,7 @@ from typing import Any
 import gevent
 import gevent.event
 from greenlet import GreenletExit
+from zope.interface import implementer
 
 from . import _native
 from ._iosystem import IOSystem
@@ -36,6 +37,7 @@ from ._proxy import ProxyActor
 from ._task import Task
 from .errors import AskTimeout, GeventIOError, ProxyStopped
 from .events import SupervisorGaveUp, SupervisorRestarted, wanted
+from .interfaces import ISupervisor
 
 __all__ = ["Supervisor"]
 
@@ -127,6 +129,7 @@ def _proxies_from(result: object, io: IOSystem) -> tuple[ProxyActor, ...]:
     return proxies
 
 
+@implementer(ISupervisor)
 class Supervisor:
     """Status-check tasks and replace their IO system when a check fails.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["IIOSystem", "IProxyActor", "ITask", "IWorker"]
+__all__ = ["IIOSystem", "IProxyActor", "ISupervisor", "ITask", "IWorker"]
 
 
 class IProxyActor(Interface):
@@ -167,3 +167,22 @@ class ITask(Interface):
 
     def status():  # type: ignore[misc]
         """Hook: the answer to a StatusCheck."""
+
+
+class ISupervisor(Interface):
+    """Status-checks tasks and replaces their IO system when one fails."""
+
+    io = Attribute("The supervised IO system now, or None before start().")
+    restarts = Attribute("How many times the IO system was replaced.")
+    gave_up = Attribute("True once restart intensity was exceeded.")
+    reason = Attribute("Why it gave up, or None.")
+    is_running = Attribute("True from start() until it stops or gives up.")
+
+    def start():  # type: ignore[misc]
+        """Build the IO system, run setup, start checking; returns self."""
+
+    def stop(timeout=None):  # type: ignore[no-untyped-def]
+        """Stop checking and shut everything down; idempotent."""
+
+    def status():  # type: ignore[misc]
+        """A snapshot: restarts, checks, last failure, abandoned workers."""

@@ -80,3 +80,14 @@ def test_probes_provide_iproxyactor():
     from geventio.testing import Probe
 
     assert verifyObject(IProxyActor, Probe())
+
+
+def test_supervisors_provide_isupervisor(make_io):
+    from geventio import Supervisor
+    from geventio.interfaces import ISupervisor
+
+    class Idle(Task):
+        pass
+
+    with Supervisor(lambda io: Idle.start(io), interval=0.05, timeout=1) as sup:
+        assert verifyObject(ISupervisor, sup)
