@@ -126,8 +126,8 @@ class Task:
     ) -> ProxyActor:
         """Like :meth:`start`, registering the task as *name* in its system.
 
-        ``io.find(name)`` returns the proxy until the task ends, which frees
-        the name. *name* and *target* are positional-only, so they never
+        ``io.find(name)`` returns the proxy until the task is stopped,
+        which frees the name. *name* and *target* are positional-only, so they never
         collide with the constructor's own arguments (a task may take a
         ``name`` of its own). Any thread or hub; never blocks.
 
