@@ -316,11 +316,12 @@ class Supervisor:
                 and :meth:`start` may be called again.
         """
         with self._lock:
-            fresh = self._state == _NEW
-            if fresh:
+            state = self._state
+            if state == _NEW:
                 self._state = _STARTING
-        if not fresh:
-            raise GeventIOError(f"{self!r} was already started")
+        if state != _NEW:
+            done = "started" if self._generation or self._own is not None else "stopped"
+            raise GeventIOError(f"{self!r} was already {done}; a supervisor runs once")
         _running.add(self)
         try:
             io, proxies = self._build(retire=self._retire)

@@ -127,9 +127,9 @@ class Task:
         """Like :meth:`start`, registering the task as *name* in its system.
 
         ``io.find(name)`` returns the proxy until the task is stopped,
-        which frees the name. *name* and *target* are positional-only, so they never
-        collide with the constructor's own arguments (a task may take a
-        ``name`` of its own). Any thread or hub; never blocks.
+        which frees the name. *name* and *target* are positional-only, so
+        they never collide with the constructor's own arguments (a task may
+        take a ``name`` of its own). Any thread or hub; never blocks.
 
         Raises:
             TypeError: *name* is not a str (and as :meth:`start`).

@@ -470,7 +470,7 @@ def test_stop_before_start_does_nothing_and_start_after_stop_is_refused():
 
     sup.stop()
 
-    with pytest.raises(GeventIOError, match="already started"):
+    with pytest.raises(GeventIOError, match="already stopped"):
         sup.start()
 
 
