@@ -34,8 +34,10 @@ def _check_timeout(timeout: object) -> float | None:
     """
     if timeout is None:
         return None
-    if timeout.__class__ is float and 0 <= timeout <= _TIMEOUT_MAX:
-        return timeout  # the common case, without the ABC check below
+    # The common cases first, without the ABC check below.
+    plain = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if plain and 0 <= timeout <= _TIMEOUT_MAX:  # type: ignore[operator]
+        return float(timeout)  # type: ignore[arg-type]
     if isinstance(timeout, bool) or not isinstance(timeout, Real):
         raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
     value = float(timeout)
