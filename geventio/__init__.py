@@ -1,12 +1,9 @@
 """geventio: run tasks inside gevent hubs on worker threads.
 
 An :class:`~geventio.IOSystem` is a named group of workers, each a native
-thread with
-its own gevent hub. A :class:`~geventio.Task` is bound to one worker and runs
-there as
-greenlets; its :class:`~geventio.ProxyActor` is the thread-safe handle everyone
-else
-uses to talk to it.
+thread with its own gevent hub. A :class:`~geventio.Task` is bound to one
+worker and runs there as greenlets; its :class:`~geventio.ProxyActor` is
+the thread-safe handle everyone else uses to talk to it.
 """
 
 import logging

@@ -272,8 +272,10 @@ class IOSystem:
         return "\n".join(lines)
 
     def stats(self) -> list[dict[str, Any]]:
-        """One snapshot per worker (see :meth:`~geventio.Worker.stats`); any
-        thread."""
+        """One counters snapshot per worker; any thread; never blocks.
+
+        See :meth:`~geventio.Worker.stats` for what each one holds.
+        """
         return [worker.stats() for worker in self._workers]
 
     def shutdown(self, timeout: float | None = None) -> list[Worker]:

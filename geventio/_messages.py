@@ -15,14 +15,13 @@ __all__ = ["PoisonPill", "StatusCheck", "Terminated"]
 
 
 class StatusCheck:
-    """Ask a task for its :meth:`~geventio.Task.status`, answered from its own
-    loop.
+    """Ask a task for its status, answered from the task's own loop.
 
     ``proxy.ask(StatusCheck(), timeout=...)`` returns the status, queued in
     order with the task's other messages; the task never sees it in
-    :meth:`~geventio.Task.receive`. A loop that is blocked, or a handler that
-    hangs,
-    therefore fails the check by timing out.
+    :meth:`~geventio.Task.receive`. The answer is its
+    :meth:`~geventio.Task.status`. A loop that is blocked, or a handler that
+    hangs, therefore fails the check by timing out.
     """
 
     __slots__ = ()
@@ -36,8 +35,7 @@ class PoisonPill:
 
     ``proxy.tell(PoisonPill())`` (or ``proxy.stop(drain=True)``) is the
     draining counterpart of :meth:`~geventio.ProxyActor.stop`, which overtakes
-    queued
-    messages. The task never sees it in :meth:`~geventio.Task.receive`.
+    queued messages. The task never sees it in :meth:`~geventio.Task.receive`.
     """
 
     __slots__ = ()

@@ -62,9 +62,8 @@ class ProxyActor:
 
     Returned by :meth:`~geventio.Task.start`; a task reaches its own as
     :attr:`~geventio.Task.proxy` and the sender of the message it handles as
-    :attr:`~geventio.Task.sender`. Proxies compare by identity: each task has
-    exactly
-    one.
+    :attr:`~geventio.Task.sender`. Proxies compare by identity: each task
+    has exactly one.
 
     .. versionadded:: 0.1
     """
@@ -79,9 +78,9 @@ class ProxyActor:
 
         Args:
             message: any object; it is handed over by reference, not copied.
-            sender: where replies go (:attr:`~geventio.Task.sender` on the
-                other
-                side). Inside a task it defaults to that task's own proxy.
+            sender: where replies go (:attr:`~geventio.Task.sender` on
+                the other side). Inside a task it defaults to that task's
+                own proxy.
 
         Raises:
             TypeError: *sender* is neither None nor a ProxyActor.
@@ -115,9 +114,8 @@ class ProxyActor:
         (None waits for ever).
 
         Returns:
-            the first message the task tells to :attr:`~geventio.Task.sender`
-            while
-            handling *message*.
+            the first message the task tells to
+            :attr:`~geventio.Task.sender` while handling *message*.
 
         Raises:
             ProxyStopped: at once if the proxy is stopped, and promptly if it
@@ -152,14 +150,13 @@ class ProxyActor:
             asks.discard(reply)
 
     def ask_future(self, message: Any, timeout: float | None = None) -> AskFuture:
-        """Send *message* and return an :class:`~geventio.AskFuture` of its
-        reply.
+        """Send *message* and return a future of its reply.
 
-        Callable from any thread or hub; never blocks. The future fails with
-        :class:`~geventio.AskTimeout` if no reply came *timeout* seconds after
-        this
-        call (checked when it is waited on), and with the errors
-        :meth:`ask` would raise otherwise.
+        Callable from any thread or hub; never blocks. The
+        :class:`~geventio.AskFuture` fails with :class:`~geventio.AskTimeout`
+        if no reply came *timeout* seconds after this call (checked when it
+        is waited on), and with the errors :meth:`ask` would raise
+        otherwise.
         """
         timeout = _check_timeout(timeout)
         reply = _ReplyHandle(self._cell)
@@ -182,8 +179,8 @@ class ProxyActor:
 
         :attr:`is_alive` is False once this returns. The task's hub runs its
         :meth:`~geventio.Task.shutdown_request` ahead of any message still
-        queued,
-        then unbinds it; queued and later messages become dead letters.
+        queued, then unbinds it; queued and later messages become dead
+        letters.
 
         With ``drain=True`` it tells a :class:`~geventio.PoisonPill`
         instead: the messages queued before it are handled first, and the

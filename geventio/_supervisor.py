@@ -153,8 +153,8 @@ class Supervisor:
         setup: called as ``setup(io)``: by :meth:`start` in the caller's
             thread, and for every restart on the supervisor's own hub (where
             it may block cooperatively, not otherwise). It returns a
-            :class:`~geventio.ProxyActor` or an iterable of them, all tasks of
-            *io*.
+            :class:`~geventio.ProxyActor` or an iterable of them, all
+            tasks of *io*.
         workers: workers of each supervised IO system (None: one per CPU).
         name: name of the supervised IO system. Replacements are named
             ``name#1``, ``name#2``...; the supervisor's own system is
@@ -641,8 +641,7 @@ class Supervisor:
 
 
 class _SupervisorTask(Task):
-    """Runs a :class:`~geventio.Supervisor`'s loop on the supervisor's own
-    worker."""
+    """The loop of a :class:`~geventio.Supervisor`, on its own worker."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         super().__init__()

@@ -110,8 +110,7 @@ class Task:
 
         Args:
             target: an :class:`~geventio.IOSystem` (a worker is picked
-                round-robin)
-                or one of its :class:`~geventio.Worker` objects.
+                round-robin) or one of its :class:`~geventio.Worker` objects.
 
         Raises:
             TypeError: *target* is neither an IOSystem nor a Worker, or
@@ -475,8 +474,7 @@ class Task:
         """
 
     def status(self) -> Any:
-        """Hook: the answer to a :class:`~geventio.StatusCheck`, from the
-        task's loop.
+        """Hook: the answer to a :class:`~geventio.StatusCheck`.
 
         The default is a dict: ``alive`` (True) and ``handled`` (messages
         handled so far).

@@ -50,11 +50,10 @@ class Worker:
 
     The contract is :class:`~geventio.interfaces.IWorker`.
 
-    Created by :class:`~geventio.IOSystem`, never by users. Everything that
-    touches
-    the hub (its loop, its greenlets, the cells of its tasks) happens on
-    the worker's own thread; other threads reach it only through its
-    ``Inbox``.
+    Created by :class:`~geventio.IOSystem`, never by users. Everything
+    that touches the hub (its loop, its greenlets, the cells of its tasks)
+    happens on the worker's own thread; other threads reach it only through
+    its ``Inbox``.
 
     .. versionadded:: 0.1
     """

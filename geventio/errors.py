@@ -1,9 +1,9 @@
 """The exceptions geventio raises.
 
-Every error derives from :class:`~geventio.GeventIOError`, so one ``except``
-clause
-catches them all; where a builtin already names the situation (a timeout),
-the error derives from that builtin too, so existing handlers keep working.
+Every error derives from :class:`~geventio.GeventIOError`, so one
+``except`` clause catches them all; where a builtin already names the
+situation (a timeout), the error derives from that builtin too, so
+existing handlers keep working.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ class GeventIOError(Exception):
 
 
 class AskTimeout(GeventIOError, TimeoutError):
-    """No reply arrived within the timeout given to
-    :meth:`~geventio.ProxyActor.ask`.
+    """No reply arrived within the timeout of an ask.
+
+    Raised by :meth:`~geventio.ProxyActor.ask` and by the results of
+    :meth:`~geventio.ProxyActor.ask_future`.
 
     Not a programming error: the target may be slow or overloaded. The
     message was sent and may still be handled later; a reply arriving after
@@ -44,8 +46,8 @@ class IOSystemShutdown(GeventIOError):
     """Work was given to an :class:`~geventio.IOSystem` that is shut down.
 
     A programming error in the caller: check
-    :attr:`~geventio.IOSystem.is_running` or keep the system alive while using
-    it.
+    :attr:`~geventio.IOSystem.is_running` or keep the system alive while
+    using it.
     """
 
 
@@ -62,9 +64,9 @@ class WouldDeadlock(GeventIOError, RuntimeError):
 class StallInterrupted(GeventIOError):
     """Raised asynchronously inside a task that stalled a shutting-down worker.
 
-    When :meth:`~geventio.IOSystem.shutdown` runs out of half its timeout while
-    a
-    worker's loop is blocked, it raises this in that worker's thread, as a
-    best effort: it lands only in pure-Python code (a busy loop), never in a
-    C call that blocks. The task then fails and unbinds like any other.
+    When :meth:`~geventio.IOSystem.shutdown` has used half its timeout
+    while a worker's loop is blocked, it raises this in that worker's
+    thread, as a best effort: it lands only in pure-Python code (a busy
+    loop), never in a C call that blocks. The task then fails and unbinds
+    like any other.
     """
