@@ -224,6 +224,7 @@ class _Cell:
         pool = worker._pool
         g = pool.pop() if pool else self.new_greenlet(worker._pooled_main)
         g.geventio_cell = self
+        g.job_running = False  # until _pooled_main starts the job
         return g
 
     def _start(self, g: greenlet, *args: Any) -> None:
@@ -238,8 +239,11 @@ class _Cell:
         try:
             if self.state < UNBINDING:
                 fn(*args)
-        except GreenletExit:
-            pass
+        except GreenletExit as exc:
+            if self.state < UNBINDING:
+                # Not the kill of an unbinding task (those come only once
+                # it unbinds): raised by the task's own code, a failure.
+                self.fail(exc, None)
         except BaseException as exc:
             self.fail(exc, None)
         finally:
@@ -252,7 +256,7 @@ class _Cell:
         try:
             task = self.cls(*args, **kwargs)
         except GreenletExit:
-            raise
+            raise  # a kill, or the constructor's own: _guard tells which
         except BaseException as exc:
             log.error("constructing %s failed", self.describe(), exc_info=exc)
             self.unbind("failed", exc)

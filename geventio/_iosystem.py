@@ -318,29 +318,54 @@ class IOSystem:
             # unbound, which kills the calling greenlet, and its worker
             # cannot stop while this call holds it. Waiting is pointless.
             return []
+        deadline = None if timeout is None else _native.monotonic() + timeout
         stuck = self._join_workers(timeout)
         if not self._service.is_current_thread():
             # From one of its own callbacks, the service thread stops by
             # itself once that callback returns: waiting would deadlock.
-            self._service.stop(timeout=None if not stuck else 0)
-        if stuck:
-            for worker in stuck:
-                worker._abandoned = True
+            remaining = None if deadline is None else deadline - _native.monotonic()
+            stopped = self._service.stop(timeout=0 if stuck else remaining)
+            if not stopped and not stuck:
+                log.warning(
+                    "IO system %r: its service thread is still running a "
+                    "callback or event subscriber; it ends when that returns",
+                    self.name,
+                )
+        newly = [w for w in stuck if not w._abandoned]
+        for worker in newly:
+            self._abandon(worker)
+        if newly:
             log.warning(
                 "IO system %r: %d worker(s) did not stop within %s s and are "
                 "abandoned (left to finish on their own as daemon threads): %s",
                 self.name,
-                len(stuck),
+                len(newly),
                 timeout,
-                ", ".join(f"{w.name} ({_holding(w)})" for w in stuck),
+                ", ".join(f"{w.name} ({_holding(w)})" for w in newly),
             )
         return stuck
 
+    def _abandon(self, worker: Worker) -> None:
+        """Give up on a stuck worker, from the shutdown's own thread.
+
+        Its hub is never touched. Its proxies stop here (asks fail, later
+        tells are dead letters) and the messages they had queued become
+        dead letters, as a shutdown promises, whatever the stuck thread does
+        later: everything used below is safe from any thread.
+        """
+        worker._abandoned = True
+        for cell in list(worker._cells):
+            cell.mark_dead()
+            cell.drain_dead()
+
     def _join_workers(self, timeout: float | None) -> list[Worker]:
         if timeout is None:
+            # A worker abandoned by an earlier, timed shutdown is not waited
+            # for without a bound: it was given up on already.
             for worker in self._workers:
-                worker._wait_stopped(None)
-            return []
+                if not worker._abandoned:
+                    worker._wait_stopped(None)
+            return [w for w in self._workers if not w._stopped.done]
         # First half of the timeout: let every worker stop on its own.
         start = _native.monotonic()
         pending = self._wait_all(list(self._workers), start + timeout / 2)
@@ -353,7 +378,10 @@ class IOSystem:
             if stalled and blocking_cell(worker) is not None:
                 if _interrupt(worker):
                     log.warning(
-                        "IO system %r: interrupted stalled %s", self.name, worker.name
+                        "IO system %r: raised StallInterrupted in stalled %s "
+                        "(it takes effect when that thread next runs Python code)",
+                        self.name,
+                        worker.name,
                     )
             else:
                 worker._hurry()

@@ -175,7 +175,8 @@ class ServiceThread:
     def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
             fn(*args)
-        except Exception:
+        except BaseException:
+            # SystemExit included: a callback must not end this thread.
             callback_log.exception("%r raised on the service thread", fn)
 
     def check(self, worker: Worker) -> None:

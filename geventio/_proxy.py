@@ -172,6 +172,11 @@ class ProxyActor:
             reply._fail(cell.stopped_error())  # type: ignore[unreachable]
             return future
         self.tell(message, reply)
+        if timeout is not None:
+            # The ask expires on its own, even if nobody waits on it, so its
+            # done-callbacks run and its reply handle is let go of.
+            deadline = _native.monotonic() + timeout
+            cell.worker._inbox.call_soon(_expire_at, reply, deadline)
         return future
 
     def stop(self, drain: bool = False) -> None:
@@ -273,6 +278,22 @@ class _ReplyHandle(ProxyActor):
         return f"<reply handle {state}, ask to {self._cell.describe()}>"
 
 
+def _expire_at(reply: _ReplyHandle, deadline: float) -> None:
+    """Fail *reply* with AskTimeout at *deadline* (on the target's hub)."""
+    if reply._slot.done:
+        return
+    worker = reply._cell.worker
+    timer = worker.loop.timer(max(0.0, deadline - _native.monotonic()), ref=False)
+
+    def expire() -> None:
+        timer.close()
+        reply._fail(AskTimeout("no reply within the ask's timeout"))
+
+    timer.start(expire)
+    # Answered first: the timer goes, on this hub, where it was made.
+    reply._slot.on_settled(lambda: worker._inbox.call_soon(timer.close))
+
+
 class AskFuture:
     """The future reply of :meth:`~geventio.ProxyActor.ask_future`.
 
@@ -302,7 +323,9 @@ class AskFuture:
                 if not slot.wait(remaining):
                     # Past the ask's own timeout: expire it for good (a
                     # reply that won the race meanwhile is kept).
-                    slot.fail(AskTimeout(f"no reply within {self._timeout} seconds"))
+                    self._reply._fail(
+                        AskTimeout(f"no reply within {self._timeout} seconds")
+                    )
                 return
         if not slot.wait(timeout):
             raise AskTimeout(f"no reply within {timeout} seconds (still waiting)")

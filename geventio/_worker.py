@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -195,19 +196,28 @@ class Worker:
             self._started.fail(exc)
             log.exception("%s crashed", self.name)
         finally:
-            if heartbeat is not None:
-                heartbeat.close()
-                self._beat_period = None  # no lag to report from now on
-            self._inbox.close()
-            self._inbox.drain_closed()
-            if hub is not None:
-                hub.destroy(destroy_loop=True)
-            # Parked job greenlets die here, on their own thread.
-            self._pool.clear()
-            log.debug("%s stopped", self.name)
-            forget_name()
-            self._stopped.set()
-            self.io._service._wake()  # it exits once every worker stopped
+            self._finish_thread(hub, heartbeat, forget_name)
+
+    def _finish_thread(self, hub: Any, heartbeat: Any, forget_name: Any) -> None:
+        """The worker thread's last steps: release the hub and its loop."""
+        if sys.is_finalizing():
+            # An abandoned worker that finishes while the interpreter exits:
+            # switching greenlets or destroying the hub now can crash the
+            # process. Leave everything to the OS.
+            return
+        if heartbeat is not None:
+            heartbeat.close()
+            self._beat_period = None  # no lag to report from now on
+        self._inbox.close()
+        self._inbox.drain_closed()
+        if hub is not None:
+            hub.destroy(destroy_loop=True)
+        # Parked job greenlets die here, on their own thread.
+        self._pool.clear()
+        log.debug("%s stopped", self.name)
+        forget_name()
+        self._stopped.set()
+        self.io._service._wake()  # it exits once every worker stopped
 
     def _start_heartbeat(self) -> Any:
         threshold = self.io.blocking_threshold
@@ -274,7 +284,9 @@ class Worker:
         for cell in list(self._cells):
             cell.unbind("IO system shut down")
             finalizer = cell.finalizer
-            if finalizer is not None and finalizer:
+            # Only one that is running on_unbind: a finalizer still waiting
+            # to start must start, or on_unbind would never run at all.
+            if finalizer is not None and finalizer.job_running:
                 log.warning("%s: on_unbind of %s cut short", self.name, cell.describe())
                 finalizer.throw(GreenletExit)
 

@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from greenlet import GreenletExit
 from zope.interface import Attribute, Interface, implementer
 
 __all__ = [
@@ -92,7 +93,10 @@ def notify_on_hub(event: Any) -> None:
     for subscriber in list(_on_hub):
         try:
             subscriber(event)
-        except Exception:
+        except GreenletExit:
+            raise
+        except BaseException:
+            # SystemExit included: a subscriber must not end a worker.
             log.exception("event subscriber %r raised", subscriber)
 
 

@@ -165,7 +165,8 @@ def test_shutdown_interrupts_a_pure_python_busy_loop_within_its_timeout(caplog):
     assert elapsed < 1.0 + 0.5
     assert isinstance(failures.wait_for(1)[0], StallInterrupted)
     assert any(
-        "interrupted stalled busy-worker-0" in r.getMessage() for r in caplog.records
+        "StallInterrupted in stalled busy-worker-0" in r.getMessage()
+        for r in caplog.records
     )
 
 

@@ -2,7 +2,7 @@
 
 import gevent
 import pytest
-from helpers import WAIT, Recorder
+from helpers import WAIT, Recorder, wait_until
 
 from geventio import GeventIOError, IOSystem, ProxyStopped, StatusCheck, Task, _native
 from geventio.testing import Probe
@@ -172,3 +172,124 @@ def test_a_probe_cannot_be_watched_and_a_stopped_probe_drops_messages(io):
 def test_broadcast_refuses_a_cls_that_is_not_a_class(io):
     with pytest.raises(TypeError, match="cls must be a class"):
         io.broadcast("x", cls=5)
+
+
+@pytest.mark.parametrize("where", ["__init__", "on_bind", "shutdown_request"])
+def test_a_greenlet_exit_raised_by_a_hook_is_a_failure_not_a_zombie(make_io, where):
+    make_io.expect_failures()
+    io = make_io("hooks")
+    unbound = Recorder()
+
+    class Quits(Task):
+        def __init__(self):
+            super().__init__()
+            if where == "__init__":
+                raise gevent.GreenletExit()
+
+        def on_bind(self):
+            if where == "on_bind":
+                raise gevent.GreenletExit()
+
+        def shutdown_request(self):
+            raise gevent.GreenletExit()
+
+        def on_unbind(self):
+            unbound.append("on_unbind")
+
+    proxy = Quits.start(io)
+    if where == "shutdown_request":
+        proxy.ask(StatusCheck(), timeout=WAIT)
+        proxy.stop()
+
+    assert proxy.join(WAIT)
+    assert not proxy.is_alive
+    assert unbound.items == ([] if where == "__init__" else ["on_unbind"])
+    assert io.shutdown() == []  # no zombie left to wait for
+
+
+def test_a_timed_shutdown_does_not_wait_for_a_slow_callback_beyond_its_timeout():
+    gate = _native.allocate_lock()
+    gate.acquire()
+    io = IOSystem("slow-callback", workers=1)
+    proxy = Echo.start(io)
+    proxy.on_stopped(lambda t: gate.acquire(True, WAIT))  # holds the service thread
+    proxy.stop()
+    assert proxy.join(WAIT)
+
+    start = _native.monotonic()
+    assert io.shutdown(timeout=0.5) == []
+    assert _native.monotonic() - start < 0.5 + 0.5
+    gate.release()
+
+
+def test_an_abandoned_workers_proxies_stop_and_a_later_untimed_shutdown_returns():
+    gate = _native.allocate_lock()
+    gate.acquire()
+    entered = Recorder()
+
+    class Stuck(Task):
+        def receive(self, message):
+            entered.append(message)
+            gate.acquire()  # a C call: nothing can interrupt it
+
+    io = IOSystem("abandon", workers=1)
+    stuck = Stuck.start(io)
+    idle = Echo.start(io)
+    stuck.tell("hold")
+    entered.wait_for(1)
+
+    assert io.shutdown(timeout=0.4) == [io.workers[0]]
+    assert not stuck.is_alive and not idle.is_alive
+    with pytest.raises(ProxyStopped):
+        idle.ask("anyone?", timeout=WAIT)
+    idle.tell("late")
+    assert io.dead_letters >= 1
+    assert io.shutdown() == [io.workers[0]]  # given up on: no wait for ever
+    gate.release()
+    assert io.workers[0]._wait_stopped(WAIT)
+    assert io.shutdown() == []
+
+
+def test_an_expired_ask_future_settles_by_itself_and_lets_go_of_its_handle(io):
+    class Never(Task):
+        def receive(self, message):
+            pass
+
+    proxy = Never.start(io)
+    settled = Recorder()
+
+    future = proxy.ask_future("q", timeout=0.05)
+    future.add_done_callback(lambda f: settled.append(type(f.exception(0)).__name__))
+
+    assert settled.wait_for(1) == ["AskTimeout"]
+    assert future.done()
+    for _ in range(200):
+        proxy.ask_future("q", timeout=0.001)
+    wait_until(lambda: not proxy._cell.asks, what="expired asks to be let go of")
+
+
+def test_a_subscriber_raising_system_exit_ends_neither_a_thread_nor_a_worker(io):
+    import zope.event
+
+    from geventio.events import ITaskBound, subscribe_on_hub, unsubscribe_on_hub
+
+    seen = Recorder()
+
+    def rude(event):
+        raise SystemExit("rude subscriber")
+
+    def polite(event):
+        if ITaskBound.providedBy(event):
+            seen.append(event.proxy)
+
+    zope.event.subscribers.extend([polite, rude])  # zope.event stops at a raise
+    subscribe_on_hub(rude)
+    try:
+        first = Echo.start(io)
+        second = Echo.start(io)
+        assert second.ask("still working", timeout=WAIT) == "still working"
+        assert seen.wait_for(2) == [first, second]
+    finally:
+        unsubscribe_on_hub(rude)
+        zope.event.subscribers.remove(rude)
+        zope.event.subscribers.remove(polite)
