@@ -154,8 +154,8 @@ class ProxyActor:
 
         Callable from any thread or hub; never blocks. The
         :class:`~geventio.AskFuture` fails with :class:`~geventio.AskTimeout`
-        if no reply came *timeout* seconds after this call (checked when it
-        is waited on), and with the errors :meth:`ask` would raise
+        if no reply came *timeout* seconds after this call, whether or not
+        anything waits on it, and with the errors :meth:`ask` would raise
         otherwise.
         """
         timeout = _check_timeout(timeout)
