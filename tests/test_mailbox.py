@@ -110,7 +110,9 @@ def test_many_greenlets_on_one_hub_wait_for_one_shot():
 
     def many():
         waiters = [gevent.spawn(shot.get, WAIT) for _ in range(5)]
-        gevent.sleep(0)  # let every waiter register
+        # One turn of the loop so the waiters register first; were one
+        # late, get() would find the value already set and return it.
+        gevent.sleep(0)
         gate.release()
         return [g.get() for g in waiters]
 
