@@ -101,6 +101,12 @@ class ProxyActor:
         # Publish the message, then look at the flag: see Inbox._wake for
         # why this order never loses a wake-up.
         cell.mailbox.append((message, sender))
+        if not cell.alive:
+            # Stopped since the check above, from another thread: whatever
+            # drains a stopped task's mailbox may have run already (for a
+            # worker abandoned by a shutdown, nothing else ever will).
+            cell.drain_dead()
+            return
         if not cell.scheduled:
             cell.scheduled = True
             cell.worker._inbox.schedule(cell)
