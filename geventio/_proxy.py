@@ -105,7 +105,7 @@ class ProxyActor:
             # Stopped since the check above, from another thread: whatever
             # drains a stopped task's mailbox may have run already (for a
             # worker abandoned by a shutdown, nothing else ever will).
-            cell.drain_dead()
+            cell.drain_dead()  # type: ignore[unreachable]  # (another thread)
             return
         if not cell.scheduled:
             cell.scheduled = True
