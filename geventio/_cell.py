@@ -22,7 +22,7 @@ from ._mailbox import OneShot
 from ._messages import SYSTEM_MESSAGES, PoisonPill, StatusCheck, Terminated
 from ._proxy import ProxyActor, _ReplyHandle
 from .errors import GeventIOError, ProxyStopped
-from .events import TaskBound, TaskFailed, TaskUnbound, wanted
+from .events import HookFailed, TaskBound, TaskFailed, TaskUnbound, wanted
 
 if TYPE_CHECKING:
     from ._task import Task
@@ -384,9 +384,22 @@ class _Cell:
                 task.on_failure(exc)
             except GreenletExit:
                 raise
-            except BaseException:
-                log.exception("on_failure of %s raised", self.describe())
+            except BaseException as hook_exc:
+                self.hook_failed("on_failure", hook_exc)
         self.unbind("failed", exc)
+
+    def hook_failed(
+        self,
+        hook: str,
+        exc: BaseException,
+        logger: logging.Logger = log,
+        what: str | None = None,
+    ) -> None:
+        """Log and announce an exception from *hook* (described in the log
+        as *what*), which ran while the task was already ending; any thread."""
+        logger.error("%s of %s raised", what or hook, self.describe(), exc_info=exc)
+        if wanted():
+            self.io._service.publish(HookFailed(self.proxy, self.cls, hook, exc))
 
     def stop_on_hub(self, reason: str) -> None:
         """Run shutdown_request, then unbind (hub greenlet)."""
@@ -438,8 +451,8 @@ class _Cell:
                     task.on_unbind()
                 except GreenletExit:
                     raise
-                except BaseException:
-                    log.exception("on_unbind of %s raised", self.describe())
+                except BaseException as exc:
+                    self.hook_failed("on_unbind", exc)
         finally:
             self.finalizer = None
             self.state = UNBOUND

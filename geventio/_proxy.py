@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from numbers import Real
@@ -14,6 +15,9 @@ from . import _native
 from ._mailbox import OneShot
 from .errors import AskTimeout, GeventIOError, ProxyStopped, WouldDeadlock
 from .interfaces import IProxyActor
+
+# The logger of callbacks run on the service thread (see _monitor).
+_service_log = logging.getLogger("geventio.service")
 
 if TYPE_CHECKING:
     from ._cell import _Cell
@@ -227,15 +231,27 @@ class ProxyActor:
         Callable from any thread or hub; never blocks. The callback runs on
         the IO system's service thread, never on a worker hub, with a
         :class:`~geventio.Terminated` saying why; at once (on that thread)
-        if the task has already ended. An exception it raises is logged.
+        if the task has already ended. An exception it raises is logged on
+        ``geventio.service`` and announced as a
+        :class:`~geventio.events.HookFailed` event.
 
         Raises:
             TypeError: *callback* is not callable.
         """
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
-        service = self._cell.io._service
-        self._cell.add_watcher(None, lambda t: service.call_soon(callback, t))
+        cell = self._cell
+
+        def run(terminated: Terminated) -> None:
+            try:
+                callback(terminated)
+            except BaseException as exc:
+                # SystemExit included: it must not end the service thread.
+                what = f"on_stopped callback {callback!r}"
+                cell.hook_failed("on_stopped", exc, _service_log, what)
+
+        service = cell.io._service
+        cell.add_watcher(None, lambda t: service.call_soon(run, t))
 
     @property
     def is_alive(self) -> bool:

@@ -37,8 +37,10 @@ from zope.interface import Attribute, Interface, implementer
 
 __all__ = [
     "DeadLetter",
+    "HookFailed",
     "IDeadLetter",
     "IGeventIOEvent",
+    "IHookFailed",
     "ISupervisorGaveUp",
     "ISupervisorRestarted",
     "ITaskBound",
@@ -129,6 +131,21 @@ class ITaskFailed(IGeventIOEvent):
     error = Attribute("The exception.")
 
 
+class IHookFailed(IGeventIOEvent):
+    """An exception escaped code that runs after a task's failure or end.
+
+    ``on_failure``, ``on_unbind`` and callbacks given to
+    :meth:`~geventio.ProxyActor.on_stopped` run while a task is already
+    ending, so an exception from them is not a failure of the task: it is
+    logged, announced with this event, and the task ends as it would have.
+    """
+
+    proxy = Attribute("The task's ProxyActor.")
+    task_class = Attribute("The task's class.")
+    hook = Attribute("'on_failure', 'on_unbind' or 'on_stopped'.")
+    error = Attribute("The exception.")
+
+
 class IDeadLetter(IGeventIOEvent):
     """A message could not be delivered and was dropped."""
 
@@ -193,6 +210,12 @@ class TaskUnbound(_Event):
 @implementer(ITaskFailed)
 class TaskFailed(_Event):
     _fields = ("proxy", "task_class", "error")
+    __slots__ = _fields
+
+
+@implementer(IHookFailed)
+class HookFailed(_Event):
+    _fields = ("proxy", "task_class", "hook", "error")
     __slots__ = _fields
 
 

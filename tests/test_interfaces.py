@@ -76,6 +76,54 @@ def test_lifecycle_events_reach_zope_event_subscribers_off_the_hub(make_io):
     assert all(ident != io.workers[0].ident for _, ident in ours)
 
 
+def test_hooks_that_raise_are_announced_and_logged(io, task_errors):
+    from geventio.events import (
+        HookFailed,
+        IHookFailed,
+        subscribe_on_hub,
+        unsubscribe_on_hub,
+    )
+
+    seen = Recorder()
+
+    class Hooks(Task):
+        def receive(self, message):
+            raise ValueError("receive")
+
+        def on_failure(self, exc):
+            raise KeyError("on_failure")
+
+        def on_unbind(self):
+            raise LookupError("on_unbind")
+
+    def stopped(terminated):
+        raise ZeroDivisionError("on_stopped")
+
+    subscribe_on_hub(seen.append)
+    try:
+        proxy = Hooks.start(io)
+        proxy.on_stopped(stopped)
+        proxy.tell("fail")
+        hooks = seen.wait(
+            lambda items: len([e for e in items if IHookFailed.providedBy(e)]) == 3
+        )
+    finally:
+        unsubscribe_on_hub(seen.append)
+
+    failed = [e for e in hooks if IHookFailed.providedBy(e)]
+    assert all(isinstance(e, HookFailed) and e.proxy is proxy for e in failed)
+    assert all(e.task_class is Hooks for e in failed)
+    assert [(e.hook, type(e.error)) for e in failed] == [
+        ("on_failure", KeyError),
+        ("on_unbind", LookupError),
+        ("on_stopped", ZeroDivisionError),
+    ]
+    logged = [r.getMessage() for r in task_errors()]
+    assert any(m.startswith("on_failure of ") for m in logged)
+    assert any(m.startswith("on_unbind of ") for m in logged)
+    assert any(m.startswith("on_stopped callback ") for m in logged)
+
+
 def test_probes_provide_iproxyactor():
     from geventio.testing import Probe
 

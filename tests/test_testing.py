@@ -214,6 +214,42 @@ def test_an_unexpected_task_failure_fails_the_test(pytester):
 
 
 @pytest.mark.timeout(120)
+def test_a_hook_that_raises_fails_the_test_unless_expected(pytester):
+    result = _run(
+        pytester,
+        """
+        class BadUnbind(Task):
+            def on_unbind(self):
+                raise KeyError("unbind")
+
+        def test_unbind(io_system):
+            BadUnbind.start(io_system).stop()
+
+        def test_on_stopped(io_system):
+            proxy = Echo.start(io_system)
+            proxy.on_stopped(lambda terminated: 1 / 0)
+            proxy.stop()
+            assert proxy.join(5)
+
+        def test_expected(io_system_factory):
+            io_system_factory.expect_failures()
+            proxy = BadUnbind.start(io_system_factory())
+            proxy.stop()
+            assert proxy.join(5)
+        """,
+    )
+
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*unexpected task failures: on_unbind of <ProxyActor*KeyError('unbind')*",
+            "*unexpected task failures: on_stopped of <ProxyActor*ZeroDivisionError*",
+        ],
+        consecutive=False,
+    )
+
+
+@pytest.mark.timeout(120)
 def test_a_leaked_thread_fails_the_test(pytester):
     result = _run(
         pytester,

@@ -21,7 +21,8 @@ Fixtures:
     as the test needs.
 
 After the test, every system made by either is shut down, and the test
-fails if a task failed that the test did not expect (call
+fails if a task failed, or one of its ``on_failure``, ``on_unbind`` or
+``on_stopped`` hooks raised, and the test did not expect it (call
 ``io_system_factory.expect_failures()`` when it does; the failures are in
 ``io_system_factory.failures``), if a worker did not stop, if the process
 has more OS threads than before the test, or more open file descriptors.
@@ -43,6 +44,12 @@ def _count(path: str) -> int | None:
         return len(os.listdir(path))
     except OSError:  # not Linux: the checks that need /proc are skipped
         return None
+
+
+def _describe(failure: Any) -> str:
+    hook = getattr(failure, "hook", None)
+    where = f"{hook} of {failure.proxy!r}" if hook else repr(failure.proxy)
+    return f"{where} raised {failure.error!r}"
 
 
 class IOSystemFactory:
@@ -75,9 +82,10 @@ class IOSystemFactory:
 
     def _on_event(self, event: Any) -> None:
         # Runs on a worker hub (subscribe_on_hub): record, never block.
-        from geventio.events import ITaskFailed
+        from geventio.events import IHookFailed, ITaskFailed
 
-        if ITaskFailed.providedBy(event) and event.proxy._cell.io in self.systems:
+        failed = ITaskFailed.providedBy(event) or IHookFailed.providedBy(event)
+        if failed and event.proxy._cell.io in self.systems:
             with self._lock:
                 self.failures.append(event)
 
@@ -91,9 +99,7 @@ class IOSystemFactory:
                 problems.append(f"{io!r}: workers did not stop: {stuck!r}")
         self._destroy_test_hub()
         if self.failures and not self._expect_failures:
-            described = "; ".join(
-                f"{f.proxy!r} raised {f.error!r}" for f in self.failures
-            )
+            described = "; ".join(map(_describe, self.failures))
             problems.append(f"unexpected task failures: {described}")
         if self._threads is not None:
             try:
@@ -134,9 +140,10 @@ def io_system_factory() -> Iterator[IOSystemFactory]:
     subscribe_on_hub(factory._on_event)
     try:
         yield factory
+        # Still subscribed: shutting down runs hooks that may raise.
+        problems = factory._finish()
     finally:
         unsubscribe_on_hub(factory._on_event)
-    problems = factory._finish()
     if problems:
         pytest.fail("geventio: " + "\n".join(problems), pytrace=False)
 
