@@ -193,6 +193,8 @@ class Inbox:
         ready = self._ready
         on_ready = self._on_ready
         for _ in range(len(ready)):
+            if not ready:
+                break  # a greenlet of this hub took the rest (Worker)
             on_ready(ready.popleft())
         if ready and not self._wake_pending:
             self._wake_pending = True
@@ -344,7 +346,7 @@ class OneShot:
         if getcurrent() is hub:
             raise WouldDeadlock("cannot wait inside the hub greenlet itself")
         waiter = Waiter(hub)
-        inbox = current_inbox()
+        inbox = getattr(_thread_state, "inbox", None)  # current_inbox()
         watcher = None
         if inbox is not None:
             wake = _inbox_waker(inbox, waiter)
@@ -368,8 +370,11 @@ class OneShot:
                     raise
             if not registered:
                 return True
-            with _Timer(hub, timeout, waiter.switch):
+            if timeout is None:
                 woken = waiter.get()
+            else:
+                with _Timer(hub, timeout, waiter.switch):
+                    woken = waiter.get()
             if woken is _UNSET:
                 self._forget(wake)
             return self._value is not _UNSET
@@ -402,7 +407,7 @@ class OneShot:
 
 def _inbox_waker(inbox: Inbox, waiter: Waiter) -> Callable[[], None]:
     """Return a callable, safe from any thread, that resumes *waiter*."""
-    ident = inbox.owner_ident
+    ident = inbox._ident
     run_callback = inbox._loop.run_callback
 
     def wake() -> None:

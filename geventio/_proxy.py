@@ -276,7 +276,7 @@ class _ReplyHandle(ProxyActor):
         self._slot = OneShot()
 
     def tell(self, message: Any, sender: ProxyActor | None = None) -> None:
-        if self._slot.set(message):
+        if self._slot._settle(message, None):
             self._cell.asks.discard(self)
         else:
             self._cell.io._dead_letter(self, message, sender)

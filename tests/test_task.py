@@ -424,3 +424,85 @@ def test_default_receive_counts_unhandled_messages_as_dead_letters(io):
     proxy.ask(StatusCheck(), timeout=WAIT)  # queued behind the message
 
     assert io.dead_letters == 1
+
+
+class Rally(Task):
+    """Bounces a counter with its partner for ever (until stopped)."""
+
+    def __init__(self, hits):
+        super().__init__()
+        self.hits = hits
+
+    def receive(self, message):
+        self.hits[0] += 1
+        self.sender.tell(message + 1)
+
+
+def test_tasks_telling_each_other_for_ever_leave_the_worker_to_the_rest(io):
+    hits = [0]
+    ping, pong = Rally.start(io, hits), Rally.start(io, hits)
+    pong.tell(0, sender=ping)
+    events = Recorder()
+
+    class Neighbour(Task):
+        def run(self):
+            self.schedule_once(0.001, "timer")
+            self.spawn(self.nap)
+
+        def nap(self):
+            gevent.sleep(0.001)
+            events.append(("slept", hits[0]))
+
+        def receive(self, message):
+            if message == "timer":
+                events.append(("timer", hits[0]))
+            else:
+                self.sender.tell(message)
+
+    neighbour = Neighbour.start(io)
+    # A timer, a greenlet sleeping on the hub and an ask all get their turn
+    # while the rally goes on, and a stop overtakes the rally's messages.
+    seen = dict(events.wait_for(2))
+    assert seen["timer"] > 0 and seen["slept"] > 0
+    assert neighbour.ask("still here", timeout=WAIT) == "still here"
+    ping.stop()
+    assert ping.join(WAIT) and pong.is_alive
+    pong.stop()
+    assert pong.join(WAIT)
+    assert hits[0] > max(seen.values())
+
+
+def test_tokens_in_a_ring_of_tasks_on_one_worker_each_arrive_once_in_order(io):
+    size, tokens, laps = 5, 3, 1_000
+    done = Recorder()
+
+    class Station(Task):
+        def __init__(self, index):
+            super().__init__()
+            self.index = index
+            self.next = None
+            self.last = {}
+
+        def receive(self, message):
+            if self.next is None:
+                self.next = message
+                self.sender.tell("linked")
+                return
+            token, step = message
+            # Every token comes by once a lap, in order, never twice.
+            assert step % size == self.index
+            assert step == self.last.get(token, step - size) + size
+            self.last[token] = step
+            if step + 1 == size * laps:
+                done.append(token)
+            else:
+                self.next.tell((token, step + 1))
+
+    stations = [Station.start(io, i) for i in range(size)]
+    for i, station in enumerate(stations):
+        assert station.ask(stations[(i + 1) % size], timeout=WAIT) == "linked"
+    for token in range(tokens):
+        stations[0].tell((token, 0))
+    assert sorted(done.wait_for(tokens)) == list(range(tokens))
+    # An assertion failing in a station would have failed its task.
+    assert all(station.is_alive for station in stations)
