@@ -135,7 +135,8 @@ class ProxyActor:
                 message handling, or the caller is a hub greenlet.
             Exception: whatever the task raised while handling *message*.
         """
-        timeout = _check_timeout(timeout)
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
         cell = self._cell
         if not cell.alive:
             raise cell.stopped_error()
@@ -272,7 +273,7 @@ class _ReplyHandle(ProxyActor):
     __slots__ = ("_slot",)
 
     def __init__(self, cell: _Cell) -> None:
-        super().__init__(cell)
+        self._cell = cell  # what ProxyActor.__init__ does, minus a call
         self._slot = OneShot()
 
     def tell(self, message: Any, sender: ProxyActor | None = None) -> None:
