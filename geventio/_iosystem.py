@@ -62,6 +62,11 @@ def _holding(worker: Worker) -> str:
 
 def _interrupt(worker: Worker) -> bool:
     """Raise StallInterrupted in *worker*'s thread; True if delivered."""
+    # Known shortcoming: best effort. The exception lands only between
+    # bytecodes, never inside a C call (a blocking socket call, a C loop),
+    # and on CPython 3.13 it can skip an ``except`` in the frame it lands
+    # in; the task still fails and on_failure sees it. CPython offers no
+    # other way to stop code in another thread.
     if worker.ident is None:
         return False
     delivered = ctypes.pythonapi.PyThreadState_SetAsyncExc(
@@ -373,6 +378,8 @@ class IOSystem:
         # get to its shutdown: interrupt the pure-Python code holding it,
         # if that is what it is. One whose loop runs is waiting for hooks
         # (shutdown_request, on_unbind) that take too long: cut them short.
+        # Known shortcoming: a hook cut short does not finish its work;
+        # the alternative is a shutdown that misses its own timeout.
         for worker in pending:
             stalled = worker.loop_lag() > 0 or self.blocking_threshold is None
             if stalled and blocking_cell(worker) is not None:

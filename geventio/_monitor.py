@@ -72,6 +72,10 @@ class ServiceThread:
     threshold) and delivers the system's events to ``zope.event``
     subscribers, so that neither ever runs on a worker hub. Started by the
     IO system; stopped and joined by its shutdown.
+
+    Known shortcoming: one thread does both jobs, so a slow ``zope.event``
+    subscriber delays blocking reports for its IO system. A second thread
+    per system would cost more than the rare slow subscriber does.
     """
 
     def __init__(self, io: IOSystem, threshold: float | None) -> None:

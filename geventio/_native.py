@@ -37,6 +37,10 @@ def name_this_thread(name: str) -> Callable[[], None]:
     from gevent.monkey import is_module_patched
 
     if is_module_patched("threading"):
+        # Known shortcoming: worker threads then have no name in threading
+        # (log records say "Dummy-N"). Patched threading keeps one entry
+        # per greenlet, and writing a native thread into it would confuse
+        # gevent's own bookkeeping.
         return lambda: None
     threading.current_thread().name = name
     ident = get_ident()

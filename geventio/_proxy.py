@@ -317,6 +317,9 @@ def _expire_at(reply: _ReplyHandle, deadline: float) -> None:
     reply._slot.on_settled(lambda: worker._inbox.call_soon(timer.close))
 
 
+# Known shortcoming: not a concurrent.futures.Future subclass, so
+# concurrent.futures.wait and as_completed do not take it. Their waiting
+# is thread-only (a Condition per call), which would block a whole hub.
 class AskFuture:
     """The future reply of :meth:`~geventio.ProxyActor.ask_future`.
 

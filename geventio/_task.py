@@ -413,6 +413,8 @@ class Task:
         unsafe.
         """
         cell = self._check_own_hub("run_blocking()")
+        # Known shortcoming: a shutdown waits for *fn* to return (a pool
+        # thread cannot be killed); only a timed shutdown stops waiting.
         return cell.worker.hub.threadpool.apply(fn, args)
 
     # -- hooks --------------------------------------------------------------

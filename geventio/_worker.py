@@ -43,6 +43,11 @@ def prepare_gevent() -> None:
     implementation, while building their hubs) can then deadlock. Importing
     it here first, before any worker starts, leaves nothing to race on.
     """
+    # Known shortcoming: only gevent's own lazy imports are done here. A
+    # module that tasks import for the first time while running at once,
+    # in a patched process, can still deadlock on the import lock; the
+    # cure is importing it before starting them (docs/monkey.rst). The
+    # import system is CPython's and its locks gevent's: not ours to fix.
     for setting in _LAZY_GEVENT_SETTINGS:
         getattr(gevent.config, setting)
 
@@ -125,6 +130,9 @@ class Worker:
         self._inbox.call_soon(self._cut_hooks_short)
 
     def _wait_stopped(self, timeout: float | None) -> bool:
+        # Known shortcoming: this waits for the worker's Python code to
+        # finish, not for its OS thread to exit, which takes a moment more
+        # before Python 3.13: raw threads cannot be joined before it.
         return self._stopped.wait(timeout)
 
     @property
@@ -206,6 +214,10 @@ class Worker:
             # An abandoned worker that finishes while the interpreter exits:
             # switching greenlets or destroying the hub now can crash the
             # process. Leave everything to the OS.
+            # Known shortcoming: one still inside greenlet code when
+            # finalization begins can, rarely, abort the exiting process
+            # (greenlet and CPython with daemon threads); Python offers no
+            # way to stop that thread first.
             return
         if heartbeat is not None:
             heartbeat.close()

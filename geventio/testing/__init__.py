@@ -341,6 +341,11 @@ def never_blocks_hub(max_blocking_time: float = 0.05) -> Iterator[None]:
     that yields often passes however long it takes; a quick one that never
     yields passes too.
 
+    Known shortcoming: it installs its own tracer with
+    :func:`greenlet.settrace` rather than gevent's tracer classes, which
+    watch one hub thread each and report after the fact instead of
+    failing the body.
+
     It watches greenlet switches with :func:`greenlet.settrace`, the hook
     gevent's own :class:`gevent.util.assert_switches` uses (and chains to
     any trace function already installed). gevent's ready-made tracers are
