@@ -355,8 +355,8 @@ class _Cell:
             if sender is not None:
                 sender.tell(task.status())
         elif message.__class__ is PoisonPill:
-            self.mark_dead()
-            self.run_job(self._shutdown_request, "stopped")
+            # A stop like any other, only later: same reason, same steps.
+            self.stop_on_hub("stopped")
         else:  # Terminated: only while still watching (unwatch filters it)
             watching = self.watching
             target = message.proxy._cell
@@ -366,18 +366,33 @@ class _Cell:
 
     def fail(self, exc: BaseException, sender: ProxyActor | None) -> None:
         """Report a task failure, answer the pending ask, then unbind."""
-        log.error("task %s failed", self.describe(), exc_info=exc)
-        if wanted():
-            self.io._service.publish(TaskFailed(self.proxy, self.cls, exc))
-        if isinstance(sender, _ReplyHandle):
-            if isinstance(exc, Exception):
-                sender._fail(exc)
-            else:
-                # GreenletExit, SystemExit and the like would do the asker's
-                # greenlet or thread harm: it gets an ordinary error instead.
-                answer = GeventIOError(f"{self.describe()} raised {exc!r}")
-                answer.__cause__ = exc
-                sender._fail(answer)
+        if self.state < UNBINDING and self.error is None:
+            # Claimed before anything that may switch greenlets (logging
+            # does, after patch_all(), while another thread holds a
+            # handler's lock): a stop arriving meanwhile then leaves the
+            # unbinding to this greenlet (stop_on_hub) and the task ends
+            # as failed, not stopped.
+            self.error = exc
+            self.reason = "failed"
+        reply = sender if isinstance(sender, _ReplyHandle) else None
+        if reply is not None:
+            # Answered below with the failure, not by such a stop.
+            self.asks.discard(reply)
+        try:
+            log.error("task %s failed", self.describe(), exc_info=exc)
+            if wanted():
+                self.io._service.publish(TaskFailed(self.proxy, self.cls, exc))
+        finally:
+            if reply is not None:
+                if isinstance(exc, Exception):
+                    reply._fail(exc)
+                else:
+                    # GreenletExit, SystemExit and the like would do the
+                    # asker's greenlet or thread harm: it gets an ordinary
+                    # error instead.
+                    answer = GeventIOError(f"{self.describe()} raised {exc!r}")
+                    answer.__cause__ = exc
+                    reply._fail(answer)
         task = self.task
         if task is not None and self.state in (BINDING, BOUND):
             try:
@@ -404,6 +419,8 @@ class _Cell:
     def stop_on_hub(self, reason: str) -> None:
         """Run shutdown_request, then unbind (hub greenlet)."""
         self.mark_dead()
+        if self.state < UNBINDING and self.error is not None:
+            return  # a failure is being reported; its greenlet unbinds next
         if self.state < UNBINDING:
             self.reason = reason
         if self.state == BOUND and self.task is not None:
@@ -424,7 +441,8 @@ class _Cell:
         if self.reason is None or exc is not None:
             # A stop names its reason before shutdown_request unbinds.
             self.reason = reason
-        self.error = exc
+        if exc is not None:
+            self.error = exc
         self.mark_dead()
         if self.timers:
             for timer in self.timers.values():

@@ -196,7 +196,12 @@ class IOSystem:
 
         Any thread or hub; never blocks. Names are per IO system: two
         systems may each have a task of the same name.
+
+        Raises:
+            TypeError: *name* is not a str.
         """
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
         with self._lock:
             cell = self._names.get(name)
         return cell.proxy if cell is not None and cell.alive else None

@@ -368,9 +368,17 @@ class AskFuture:
         return self._reply._slot.result()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        """The error the ask failed with, or None; waits as :meth:`result`."""
+        """The error the ask failed with, or None; waits as :meth:`result`.
+
+        Raises:
+            CancelledError: the future was cancelled (as
+                :class:`concurrent.futures.Future` does).
+        """
         self._wait(_check_timeout(timeout))
-        return self._reply._slot._exc
+        exc = self._reply._slot._exc
+        if isinstance(exc, CancelledError):
+            raise exc
+        return exc
 
     def done(self) -> bool:
         """True once a reply, an error or a cancellation settled it."""
@@ -397,7 +405,12 @@ class AskFuture:
 
         At once, on that thread, if it has settled already. Never on a
         worker hub; an exception *fn* raises is logged.
+
+        Raises:
+            TypeError: *fn* is not callable.
         """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {fn!r}")
         service = self._reply._cell.io._service
         self._reply._slot.on_settled(lambda: service.call_soon(fn, self))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Hashable
 from numbers import Real
 from typing import TYPE_CHECKING, Any
@@ -28,10 +29,18 @@ log = logging.getLogger("geventio.task")
 def _check_delay(what: str, value: object, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{what} must be a number of seconds, got {value!r}")
-    if value < 0 or (positive and value == 0):
+    seconds = float(value)
+    # NaN fails every comparison, so it is refused here too: a loop timer
+    # given it would never fire, or abort the process (libev asserts).
+    if not (seconds > 0 if positive else seconds >= 0) or seconds == math.inf:
         rule = "positive" if positive else "non-negative"
-        raise ValueError(f"{what} must be {rule}, got {value!r}")
-    return float(value)
+        raise ValueError(f"{what} must be a finite, {rule} number, got {value!r}")
+    return seconds
+
+
+def _check_callable(what: str, value: object) -> None:
+    if not callable(value):
+        raise TypeError(f"{what} must be callable, got {value!r}")
 
 
 def _worker_of(cls: type, target: object) -> Worker:
@@ -224,8 +233,10 @@ class Task:
         task, and ``tell`` inside it defaults ``sender`` to this task.
 
         Raises:
+            TypeError: *fn* is not callable.
             GeventIOError: the task is not bound.
         """
+        _check_callable("fn", fn)
         cell = self._check_own_hub("spawn()")
         if cell.state >= UNBINDING:
             raise GeventIOError(f"{cell.describe()} is not bound")
@@ -370,7 +381,12 @@ class Task:
 
         Replies then go straight to the original sender (an ask included).
         Callable wherever :attr:`sender` is meaningful; never blocks.
+
+        Raises:
+            TypeError: *to* is not a ProxyActor.
         """
+        if not isinstance(to, ProxyActor):
+            raise TypeError(f"to must be a ProxyActor, got {to!r}")
         to.tell(message, self.sender)
 
     def stash(self) -> None:
@@ -411,7 +427,11 @@ class Task:
         *fn* returned or raises what it raised. Each hub has its own pool
         (gevent's ``hub.threadpool``); one shared between hubs would be
         unsafe.
+
+        Raises:
+            TypeError: *fn* is not callable.
         """
+        _check_callable("fn", fn)
         cell = self._check_own_hub("run_blocking()")
         # Known shortcoming: a shutdown waits for *fn* to return (a pool
         # thread cannot be killed); only a timed shutdown stops waiting.

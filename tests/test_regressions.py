@@ -1,10 +1,13 @@
 """Behaviours pinned down after a fresh reader attacked the contract."""
 
+import logging
+
 import gevent
 import pytest
 from helpers import WAIT, Recorder, wait_until
 
 from geventio import GeventIOError, IOSystem, ProxyStopped, StatusCheck, Task, _native
+from geventio._mailbox import OneShot
 from geventio.testing import Probe
 
 
@@ -293,3 +296,49 @@ def test_a_subscriber_raising_system_exit_ends_neither_a_thread_nor_a_worker(io)
         unsubscribe_on_hub(rude)
         zope.event.subscribers.remove(rude)
         zope.event.subscribers.remove(polite)
+
+
+def test_a_stop_while_a_failure_is_being_logged_leaves_it_a_failure(io, task_errors):
+    # After patch_all() a logging handler's lock is a gevent lock: logging
+    # the failure may switch away while another thread logs, and a stop
+    # handled meanwhile used to kill the failing greenlet, losing the
+    # failure (no on_failure, no TaskFailed, "stopped" with no error).
+    entered, gate = OneShot(), OneShot()
+
+    class Holding(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("task ") and not entered.done:
+                entered.set()
+                gate.wait(WAIT)  # blocks only this greenlet, as a gevent lock
+
+    hooks = Recorder()
+
+    class Fails(Task):
+        def receive(self, message):
+            raise ValueError("the real failure")
+
+        def on_failure(self, exc):
+            hooks.append(exc)
+
+    handler = Holding()
+    logger = logging.getLogger("geventio.task")
+    logger.addHandler(handler)
+    try:
+        proxy, echo = Fails.start(io), Echo.start(io)
+        ended = Recorder()
+        proxy.on_stopped(ended.append)
+        future = proxy.ask_future("go")
+        assert entered.wait(WAIT)
+        proxy.stop()
+        # Queued after the stop, so handled once the stop was.
+        assert echo.ask("after the stop", timeout=WAIT) == "after the stop"
+    finally:
+        gate.set()
+        logger.removeHandler(handler)
+
+    with pytest.raises(ValueError, match="the real failure"):
+        future.result(WAIT)
+    terminated = ended.wait_for(1)[0]
+    assert terminated.reason == "failed"
+    assert isinstance(terminated.error, ValueError)
+    assert [type(e) for e in hooks.wait_for(1)] == [ValueError]

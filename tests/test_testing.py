@@ -324,3 +324,25 @@ def test_a_test_that_makes_its_own_main_hub_is_not_a_descriptor_leak(pytester):
     )
 
     result.assert_outcomes(passed=1)
+
+
+def test_the_helpers_refuse_bad_arguments_naming_them(io):
+    from geventio.testing import never_blocks_hub, scaled, wait_handled, wait_idle
+
+    probe = Probe()
+    cases = [
+        (lambda: scaled("x"), TypeError, "seconds must be a number"),
+        (lambda: scaled(float("nan")), ValueError, "seconds must be a non-negative"),
+        (lambda: wait_until(lambda: True, timeout=-1), ValueError, "timeout"),
+        (lambda: wait_until(None), TypeError, "predicate must be callable"),
+        (lambda: wait_idle(None), TypeError, "target must be an IOSystem"),
+        (lambda: wait_handled(None, 1), TypeError, "expected a task's ProxyActor"),
+        (lambda: wait_handled(Echo.start(io), -1), ValueError, "count"),
+        (lambda: probe.receive("x"), TypeError, "count must be an int"),
+        (lambda: probe.receive(-1), ValueError, "count must not be negative"),
+        (lambda: probe.expect_no_message("x"), TypeError, "timeout"),
+        (lambda: never_blocks_hub(0).__enter__(), ValueError, "max_blocking_time"),
+    ]
+    for call, error, words in cases:
+        with pytest.raises(error, match=words):
+            call()

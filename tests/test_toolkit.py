@@ -234,16 +234,21 @@ def test_timers_are_cancelled_when_the_task_unbinds(io):
     assert not io.workers[0].hub.loop.pendingcnt or True
 
 
-@pytest.mark.parametrize("bad", [-1, "1", None])
-def test_timer_delays_are_validated(io, bad):
+@pytest.mark.parametrize("bad", [-1, "1", None, float("nan"), float("inf")])
+@pytest.mark.parametrize("method", ["schedule_once", "schedule_every"])
+def test_timer_delays_are_validated(io, bad, method):
     class Bad(Task):
         def receive(self, message):
             try:
-                self.schedule_once(bad, "x")
+                getattr(self, method)(bad, "x")
             except (TypeError, ValueError) as exc:
                 self.sender.tell(str(exc))
+            else:
+                self.sender.tell("accepted")
 
-    assert "delay" in Bad.start(io).ask("x", timeout=WAIT)
+    # NaN once reached libev, which aborted the whole process.
+    answer = Bad.start(io).ask("x", timeout=WAIT)
+    assert ("delay" if method == "schedule_once" else "interval") in answer
 
 
 # -- children -----------------------------------------------------------------
@@ -341,6 +346,8 @@ def test_a_draining_stop_handles_the_queued_messages_first(io, how):
     assert got.wait_for(6) == [0, 1, 2, 3, 4, "on_unbind"]
     assert io.shutdown(timeout=WAIT) == []
     assert io.dead_letters == 1
+    # A stop from outside, not the task ending itself.
+    assert proxy._cell.terminated().reason == "stopped"
 
 
 # -- the registry -------------------------------------------------------------
@@ -442,6 +449,8 @@ def test_ask_future_failures_and_timeouts(io, task_errors):
     assert pending.cancel() and pending.cancelled()
     with pytest.raises(concurrent.futures.CancelledError):
         pending.result()
+    with pytest.raises(concurrent.futures.CancelledError):
+        pending.exception()
 
     failing = FailOnCommand.start(io).ask_future("fail")
     with pytest.raises(ValueError, match="asked to fail"):
@@ -618,3 +627,29 @@ def test_a_parent_forgets_each_child_once_it_has_ended(io):
     wait_until(
         lambda: parent.ask("count", timeout=WAIT) == 0, what="children forgotten"
     )
+
+
+def test_toolkit_calls_refuse_what_they_cannot_use(io):
+    class Checks(Task):
+        def receive(self, message):
+            errors = []
+            for call in (
+                lambda: self.spawn(None),
+                lambda: self.run_blocking("not callable"),
+                lambda: self.forward("x", 3),
+            ):
+                try:
+                    call()
+                except TypeError as exc:
+                    errors.append(str(exc))
+            self.sender.tell(errors)
+
+    assert Checks.start(io).ask("go", timeout=WAIT) == [
+        "fn must be callable, got None",
+        "fn must be callable, got 'not callable'",
+        "to must be a ProxyActor, got 3",
+    ]
+    with pytest.raises(TypeError, match="fn must be callable"):
+        Echo.start(io).ask_future("x").add_done_callback(None)
+    with pytest.raises(TypeError, match="name must be a str"):
+        io.find(3)

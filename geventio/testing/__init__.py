@@ -17,6 +17,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from numbers import Real
 from time import perf_counter
 from typing import Any
 
@@ -45,12 +46,32 @@ __all__ = [
 DEFAULT_TIMEOUT = 5.0
 
 
+def _check_seconds(what: str, value: object, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if not (seconds > 0 if positive else seconds >= 0):  # NaN fails too
+        rule = "positive" if positive else "non-negative"
+        raise ValueError(f"{what} must be a {rule} number, got {value!r}")
+    return seconds
+
+
+def _check_count(what: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return value
+
+
 def scaled(seconds: float) -> float:
     """Return *seconds* times ``GEVENTIO_TEST_TIMEOUT_SCALE`` (default 1).
 
     Raises:
+        TypeError, ValueError: *seconds* is not a non-negative number.
         ValueError: the variable is set but is not a positive number.
     """
+    seconds = _check_seconds("seconds", seconds)
     raw = os.environ.get("GEVENTIO_TEST_TIMEOUT_SCALE", "1")
     try:
         factor = float(raw)
@@ -64,6 +85,8 @@ def scaled(seconds: float) -> float:
 
 
 def _bound(timeout: float | None) -> float:
+    if timeout is not None:
+        _check_seconds("timeout", timeout)
     return scaled(DEFAULT_TIMEOUT if timeout is None else timeout)
 
 
@@ -190,7 +213,9 @@ class Probe(ProxyActor):
 
         Raises:
             AssertionError: fewer than *count* came in time.
+            TypeError, ValueError: *count* is not an int >= 0.
         """
+        _check_count("count", count)
         bound = _bound(timeout)
         deadline = _native.monotonic() + bound
         got: list[Any] = []
@@ -212,7 +237,7 @@ class Probe(ProxyActor):
         Raises:
             AssertionError: a message arrived.
         """
-        item = self._next(scaled(timeout))
+        item = self._next(scaled(_check_seconds("timeout", timeout)))
         if item is not None:
             raise AssertionError(f"{self!r}: expected no message, got {item[0]!r}")
 
@@ -251,7 +276,10 @@ def wait_until(
 
     Raises:
         AssertionError: the predicate stayed false.
+        TypeError: *predicate* is not callable.
     """
+    if not callable(predicate):
+        raise TypeError(f"predicate must be callable, got {predicate!r}")
     bound = _bound(timeout)
     deadline = _native.monotonic() + bound
     delay = 0.0005
@@ -301,7 +329,10 @@ def wait_idle(target: IOSystem | Worker, timeout: float | None = None) -> None:
 
     Raises:
         AssertionError: still busy when the time ran out.
+        TypeError: *target* is neither an IOSystem nor a Worker.
     """
+    if not isinstance(target, (IOSystem, Worker)):
+        raise TypeError(f"target must be an IOSystem or a Worker, got {target!r}")
     workers = target.workers if isinstance(target, IOSystem) else (target,)
     for worker in workers:
 
@@ -321,8 +352,13 @@ def wait_handled(proxy: ProxyActor, count: int, timeout: float | None = None) ->
 
     Raises:
         AssertionError: fewer were handled when the time ran out.
+        TypeError, ValueError: *proxy* is not a task's ProxyActor, or
+            *count* is not an int >= 0.
     """
-    cell = proxy._cell
+    from .._task import _task_cell
+
+    cell = _task_cell(proxy)
+    _check_count("count", count)
     _wait_on_hub(
         cell.worker,
         lambda: cell.handled >= count,
@@ -341,10 +377,8 @@ def never_blocks_hub(max_blocking_time: float = 0.05) -> Iterator[None]:
     that yields often passes however long it takes; a quick one that never
     yields passes too.
 
-    Known shortcoming: it installs its own tracer with
-    :func:`greenlet.settrace` rather than gevent's tracer classes, which
-    watch one hub thread each and report after the fact instead of
-    failing the body.
+    Known shortcoming: it is not one of gevent's own tracers (see below
+    why), so gevent's monitoring settings do not apply to it.
 
     It watches greenlet switches with :func:`greenlet.settrace`, the hook
     gevent's own :class:`gevent.util.assert_switches` uses (and chains to
@@ -356,7 +390,9 @@ def never_blocks_hub(max_blocking_time: float = 0.05) -> Iterator[None]:
     Raises:
         AssertionError: the hub was kept from running too long, saying for
             how long.
+        TypeError, ValueError: *max_blocking_time* is not a positive number.
     """
+    _check_seconds("max_blocking_time", max_blocking_time, positive=True)
     hub = gevent.get_hub()
     blocked_since = perf_counter()  # the body runs, so the hub does not
     worst = 0.0

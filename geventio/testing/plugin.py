@@ -8,9 +8,9 @@ Enable them in a project's ``conftest.py``::
 point, so an installed geventio makes the fixtures available without that
 line; nothing happens unless a test asks for one of them).
 
-This module imports geventio only when a fixture is first used, so a
-``conftest.py`` that calls ``gevent.monkey.patch_all()`` still runs before
-gevent and geventio are imported.
+Importing this module imports geventio and gevent, which patch nothing,
+so a ``conftest.py`` can still call ``gevent.monkey.patch_all()`` after it
+(see the testing page of the documentation).
 
 Fixtures:
 
