@@ -296,26 +296,23 @@ class _Cell:
         # UNBINDING: the finalizer drains the mailbox.
 
     def _run_mailbox(self) -> None:
-        # The hottest loop in geventio: one pass per message. Everything
-        # it needs is bound to a local first, and the handled count is
-        # kept locally and added to the cell in batches (flush()).
+        # The hottest loop in geventio: one pass per message, with
+        # everything it needs bound to a local first. The handled count is
+        # kept on the cell as it goes, so that it is right even while a
+        # receive waits (stats, wait_handled).
         mailbox = self.mailbox
         popleft = mailbox.popleft
         handlers = self.handlers
         task = self.task
         assert task is not None
-        handled = 0
         budget = _YIELD_EVERY
         try:
             while True:
                 while mailbox and self.alive:
-                    item = self.current = popleft()
-                    message, sender = item
+                    message, sender = self.current = popleft()
                     task.sender = sender
                     try:
                         if message.__class__ in SYSTEM_MESSAGES:
-                            self.handled += handled
-                            handled = 0
                             self._system_message(message, sender)
                         else:
                             handlers[-1](message)
@@ -329,12 +326,10 @@ class _Cell:
                     except BaseException as exc:
                         self.fail(exc, sender)
                         return
-                    handled += 1
+                    self.handled += 1
                     budget -= 1
                     if not budget:
                         budget = _YIELD_EVERY
-                        self.handled += handled
-                        handled = 0
                         gevent.sleep(0)
                 if not self.alive:
                     return
@@ -343,7 +338,6 @@ class _Cell:
                 if not mailbox:
                     return
         finally:
-            self.handled += handled
             task.sender = None
             self.current = None
             self.runner = None
@@ -366,42 +360,41 @@ class _Cell:
 
     def fail(self, exc: BaseException, sender: ProxyActor | None) -> None:
         """Report a task failure, answer the pending ask, then unbind."""
-        if self.state < UNBINDING and self.error is None:
-            # Claimed before anything that may switch greenlets (logging
-            # does, after patch_all(), while another thread holds a
-            # handler's lock): a stop arriving meanwhile then leaves the
-            # unbinding to this greenlet (stop_on_hub) and the task ends
-            # as failed, not stopped.
-            self.error = exc
-            self.reason = "failed"
+        # The first failure is claimed before anything that may switch
+        # greenlets (logging does, after patch_all(), while another thread
+        # holds a handler's lock): the proxy stops at once, and a stop or
+        # a second failure arriving meanwhile leaves the reporting and the
+        # unbinding to this greenlet, so the task ends as this failure.
+        claimed = self.state < UNBINDING and self.error is None
         reply = sender if isinstance(sender, _ReplyHandle) else None
         if reply is not None:
-            # Answered below with the failure, not by such a stop.
+            # Answered below with the failure, not by the stop below.
             self.asks.discard(reply)
+        if claimed:
+            self.error = exc
+            self.reason = "failed"
+            self.mark_dead()
         try:
-            log.error("task %s failed", self.describe(), exc_info=exc)
-            if wanted():
-                self.io._service.publish(TaskFailed(self.proxy, self.cls, exc))
-        finally:
-            if reply is not None:
-                if isinstance(exc, Exception):
-                    reply._fail(exc)
-                else:
-                    # GreenletExit, SystemExit and the like would do the
-                    # asker's greenlet or thread harm: it gets an ordinary
-                    # error instead.
-                    answer = GeventIOError(f"{self.describe()} raised {exc!r}")
-                    answer.__cause__ = exc
-                    reply._fail(answer)
-        task = self.task
-        if task is not None and self.state in (BINDING, BOUND):
             try:
-                task.on_failure(exc)
-            except GreenletExit:
-                raise
-            except BaseException as hook_exc:
-                self.hook_failed("on_failure", hook_exc)
-        self.unbind("failed", exc)
+                log.error("task %s failed", self.describe(), exc_info=exc)
+                if wanted():
+                    self.io._service.publish(TaskFailed(self.proxy, self.cls, exc))
+            finally:
+                if reply is not None:
+                    _answer_failure(reply, exc, self)
+            task = self.task
+            if claimed and task is not None and self.state in (BINDING, BOUND):
+                try:
+                    task.on_failure(exc)
+                except GreenletExit as hook_exc:
+                    if self.state >= UNBINDING:
+                        raise  # the kill of an unbinding task
+                    self.hook_failed("on_failure", hook_exc)
+                except BaseException as hook_exc:
+                    self.hook_failed("on_failure", hook_exc)
+        finally:
+            if claimed:
+                self.unbind("failed", exc)
 
     def hook_failed(
         self,
@@ -448,10 +441,11 @@ class _Cell:
             for timer in self.timers.values():
                 timer.close()
             self.timers.clear()
-        current = getcurrent()
+        # The calling greenlet too, if it is the task's: the callback runs
+        # only once it has switched to the hub, so it carries on until it
+        # returns (then _kill finds its job over) or next waits.
         for g in list(self.greenlets):
-            if g is not current:
-                self.worker.loop.run_callback(_kill, g, self)
+            self.worker.loop.run_callback(_kill, g, self)
         if not self.greenlets:
             self._finalize_soon()
 
@@ -521,6 +515,18 @@ class _Cell:
                 callback(terminated)
             except Exception:
                 log.exception("a watcher of %s raised", self.describe())
+
+
+def _answer_failure(reply: _ReplyHandle, exc: BaseException, cell: _Cell) -> None:
+    """Fail the ask behind *reply* with *exc*, as an asker can take it."""
+    if isinstance(exc, Exception):
+        reply._fail(exc)
+    else:
+        # GreenletExit, SystemExit and the like would do the asker's
+        # greenlet or thread harm: it gets an ordinary error instead.
+        answer = GeventIOError(f"{cell.describe()} raised {exc!r}")
+        answer.__cause__ = exc
+        reply._fail(answer)
 
 
 def _kill(g: _TaskGreenlet, cell: _Cell) -> None:

@@ -472,9 +472,12 @@ class Task:
     def on_failure(self, exc: BaseException) -> None:
         """Hook: *exc* escaped :meth:`run`, :meth:`receive` or another hook.
 
-        Called once, in the failing greenlet, after the failure was logged
-        and before the task unbinds. An exception here is logged and the
-        unbinding goes on.
+        Called once, for the task's first failure, in the failing
+        greenlet, after the failure was logged and before the task unbinds.
+        The proxy is already stopped; a stop or an untimed shutdown waits
+        for this hook to return. An exception here is logged (and announced
+        as a :class:`~geventio.events.HookFailed` event) and the unbinding
+        goes on.
         """
 
     def shutdown_request(self) -> None:

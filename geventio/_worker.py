@@ -12,7 +12,7 @@ from greenlet import GreenletExit, getcurrent
 from zope.interface import implementer
 
 from . import _native
-from ._cell import BOUND, _Cell
+from ._cell import BOUND, UNBINDING, _Cell
 from ._mailbox import Inbox, OneShot
 from .errors import IOSystemShutdown
 from .interfaces import IWorker
@@ -334,6 +334,13 @@ class Worker:
         # (a slow shutdown_request first of all); a finalizer stuck in
         # on_unbind is ended too, and the unbinding completes without it.
         for cell in list(self._cells):
+            if cell.state < UNBINDING and cell.error is not None:
+                log.warning(
+                    "%s: reporting the failure of %s cut short: %r",
+                    self.name,
+                    cell.describe(),
+                    cell.error,
+                )
             cell.unbind("IO system shut down")
             finalizer = cell.finalizer
             # Only one that is running on_unbind: a finalizer still waiting

@@ -4,6 +4,7 @@ import logging
 
 import gevent
 import pytest
+from greenlet import GreenletExit
 from helpers import WAIT, Recorder, wait_until
 
 from geventio import GeventIOError, IOSystem, ProxyStopped, StatusCheck, Task, _native
@@ -342,3 +343,144 @@ def test_a_stop_while_a_failure_is_being_logged_leaves_it_a_failure(io, task_err
     assert terminated.reason == "failed"
     assert isinstance(terminated.error, ValueError)
     assert [type(e) for e in hooks.wait_for(1)] == [ValueError]
+
+
+def test_an_on_failure_raising_greenlet_exit_still_lets_the_task_end(io, task_errors):
+    from geventio.events import IHookFailed, subscribe_on_hub, unsubscribe_on_hub
+
+    calls, hooks = Recorder(), Recorder()
+
+    class QuietExit(Task):
+        def receive(self, message):
+            raise ValueError("first")
+
+        def on_failure(self, exc):
+            calls.append(type(exc))
+            raise GreenletExit  # not a kill: a hook failure
+
+        def on_unbind(self):
+            calls.append("on_unbind")
+
+    subscribe_on_hub(hooks.append)
+    try:
+        proxy = QuietExit.start(io)
+        proxy.tell("go")
+        assert proxy.join(WAIT)
+    finally:
+        unsubscribe_on_hub(hooks.append)
+    assert calls.items == [ValueError, "on_unbind"]
+    assert [e.hook for e in hooks.items if IHookFailed.providedBy(e)] == ["on_failure"]
+    assert proxy._cell.terminated().reason == "failed"
+
+
+def test_a_second_failure_while_the_first_is_reported_changes_nothing(io, task_errors):
+    calls = Recorder()
+    second_failed = OneShot()
+
+    class Twice(Task):
+        def receive(self, message):
+            self.spawn(self.second)
+            raise ValueError("first")
+
+        def second(self):
+            try:
+                raise KeyError("second")
+            finally:
+                gevent.spawn(second_failed.set)  # once this greenlet ended
+
+        def on_failure(self, exc):
+            calls.append(("start", type(exc)))
+            second_failed.wait(WAIT)  # the second failure comes meanwhile
+            gevent.sleep(0)
+            calls.append(("end", type(exc)))
+
+        def on_unbind(self):
+            calls.append("on_unbind")
+
+    proxy = Twice.start(io)
+    ended = Recorder()
+    proxy.on_stopped(ended.append)
+    with pytest.raises(ValueError, match="first"):
+        proxy.ask("go", timeout=WAIT)
+    assert proxy.join(WAIT)
+    assert calls.items == [("start", ValueError), ("end", ValueError), "on_unbind"]
+    terminated = ended.wait_for(1)[0]
+    assert terminated.reason == "failed" and isinstance(terminated.error, ValueError)
+    logged = [r.exc_info[1] for r in task_errors() if r.exc_info]
+    assert {type(e) for e in logged} >= {ValueError, KeyError}
+
+
+def test_unbind_kills_the_calling_greenlet_when_it_next_waits(io):
+    log = Recorder()
+
+    class Quits(Task):
+        def receive(self, message):
+            self.unbind()
+            log.append("unbind() returned")
+            gevent.sleep(0.001)
+            log.append("still running after the wait")
+
+        def on_unbind(self):
+            log.append("on_unbind")
+
+    proxy = Quits.start(io)
+    proxy.tell("go")
+    assert proxy.join(WAIT)
+    assert log.items == ["unbind() returned", "on_unbind"]
+
+
+def test_the_handled_count_is_right_while_a_receive_waits(io):
+    from geventio.testing import wait_handled
+
+    gate = OneShot()
+
+    class Slow(Task):
+        def receive(self, message):
+            if message == "slow":
+                gate.wait(WAIT)
+
+    proxy = Slow.start(io)
+    for message in ("a", "b", "slow"):
+        proxy.tell(message)
+    try:
+        wait_handled(proxy, 2, timeout=WAIT)
+        assert io.stats()[0]["delivered"] == 2
+    finally:
+        gate.set()
+    wait_handled(proxy, 3, timeout=WAIT)
+
+
+def test_a_timed_shutdown_that_cuts_a_failure_report_short_says_so(caplog):
+    caplog.set_level(logging.WARNING, logger="geventio")
+    entered, gate = OneShot(), OneShot()
+
+    class Holding(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("task ") and not entered.done:
+                entered.set()
+                gate.wait(WAIT)
+
+    class Fails(Task):
+        def receive(self, message):
+            raise ValueError("never reported in full")
+
+    handler = Holding()
+    logger = logging.getLogger("geventio.task")
+    logger.addHandler(handler)
+    io = IOSystem("cut", workers=1)
+    try:
+        proxy = Fails.start(io)
+        future = proxy.ask_future("go")
+        assert entered.wait(WAIT)
+        assert io.shutdown(timeout=0.5) == []
+    finally:
+        gate.set()
+        logger.removeHandler(handler)
+        io.shutdown()
+    with pytest.raises(ValueError):
+        future.result(WAIT)
+    assert proxy._cell.terminated().reason == "failed"
+    assert any(
+        "failure of" in r.getMessage() and "cut short" in r.getMessage()
+        for r in caplog.records
+    )
