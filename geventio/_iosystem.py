@@ -10,12 +10,14 @@ import os
 import sys
 import traceback
 import weakref
+from logging import DEBUG
 from typing import Any
 
 from zope.interface import implementer
 
 from . import _native
 from ._cell import _Cell
+from ._logging import log as _log
 from ._mailbox import current_inbox
 from ._monitor import ServiceThread, blocking_cell
 from ._proxy import ProxyActor, _check_timeout
@@ -160,7 +162,7 @@ class IOSystem:
         with self._lock:
             self._dead_letters += 1
             to._cell.worker.dead_letters += 1
-        _dead_log.debug("dead letter to %r from %r: %r", to, sender, message)
+        _log(_dead_log, DEBUG, "dead letter to %r from %r: %r", to, sender, message)
         if wanted():
             self._service.publish(DeadLetter(to, message, sender))
         if isinstance(sender, _ReplyHandle):

@@ -22,6 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from functools import partial
+from logging import ERROR
 from typing import Any
 
 from gevent._hub_local import get_hub_if_exists
@@ -29,6 +30,7 @@ from gevent.hub import Waiter
 from greenlet import getcurrent
 
 from . import _native
+from ._logging import log as _log
 from .errors import AskTimeout, WouldDeadlock
 
 log = logging.getLogger(__name__)
@@ -184,10 +186,12 @@ class Inbox:
             fn, args = calls.popleft()
             try:
                 fn(*args)
-            except Exception:
+            except Exception as exc:
                 # Calls are framework code; a failure here is a geventio
                 # bug, but it must not take the hub down with it.
-                log.exception("internal error running %r on the hub", fn)
+                _log(
+                    log, ERROR, "internal error running %r on the hub", fn, exc_info=exc
+                )
         # Only the cells ready now: one that becomes ready again meanwhile
         # (two tasks of this worker telling each other) waits for the next
         # drain, so the loop gets to its timers and I/O in between.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from logging import WARNING
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -13,6 +14,7 @@ from zope.interface import implementer
 
 from . import _native
 from ._cell import BOUND, UNBINDING, _Cell
+from ._logging import log as _log
 from ._mailbox import Inbox, OneShot
 from .errors import IOSystemShutdown
 from .interfaces import IWorker
@@ -335,7 +337,9 @@ class Worker:
         # on_unbind is ended too, and the unbinding completes without it.
         for cell in list(self._cells):
             if cell.state < UNBINDING and cell.error is not None:
-                log.warning(
+                _log(
+                    log,
+                    WARNING,
                     "%s: reporting the failure of %s cut short: %r",
                     self.name,
                     cell.describe(),
@@ -346,7 +350,13 @@ class Worker:
             # Only one that is running on_unbind: a finalizer still waiting
             # to start must start, or on_unbind would never run at all.
             if finalizer is not None and finalizer.job_running:
-                log.warning("%s: on_unbind of %s cut short", self.name, cell.describe())
+                _log(
+                    log,
+                    WARNING,
+                    "%s: on_unbind of %s cut short",
+                    self.name,
+                    cell.describe(),
+                )
                 finalizer.throw(GreenletExit)
 
     def _cell_finished(self, cell: _Cell) -> None:

@@ -35,6 +35,8 @@ from typing import Any
 from greenlet import GreenletExit
 from zope.interface import Attribute, Interface, implementer
 
+from ._logging import log as _log
+
 __all__ = [
     "DeadLetter",
     "HookFailed",
@@ -97,9 +99,15 @@ def notify_on_hub(event: Any) -> None:
             subscriber(event)
         except GreenletExit:
             raise
-        except BaseException:
+        except BaseException as exc:
             # SystemExit included: a subscriber must not end a worker.
-            log.exception("event subscriber %r raised", subscriber)
+            _log(
+                log,
+                logging.ERROR,
+                "event subscriber %r raised",
+                subscriber,
+                exc_info=exc,
+            )
 
 
 class IGeventIOEvent(Interface):  # type: ignore[misc]

@@ -1,6 +1,7 @@
 """Behaviours pinned down after a fresh reader attacked the contract."""
 
 import logging
+import os
 
 import gevent
 import pytest
@@ -10,6 +11,8 @@ from helpers import WAIT, Recorder, wait_until
 from geventio import GeventIOError, IOSystem, ProxyStopped, StatusCheck, Task, _native
 from geventio._mailbox import OneShot
 from geventio.testing import Probe
+
+MONKEY = os.environ.get("GEVENTIO_TEST_MONKEY") == "1"
 
 
 class Echo(Task):
@@ -484,3 +487,44 @@ def test_a_timed_shutdown_that_cuts_a_failure_report_short_says_so(caplog):
         "failure of" in r.getMessage() and "cut short" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_geventio_logs_from_a_hub_greenlet_even_while_another_thread_logs(io):
+    # After patch_all() a handler's lock is a gevent lock, and waiting for
+    # it in a hub greenlet raised BlockingSwitchOutError.
+    from geventio._logging import log
+
+    got = Recorder()
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            got.append(record.getMessage())
+
+    handler = Capture()
+    logger = logging.getLogger("geventio.test_hub")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    held, release = _native.allocate_lock(), _native.allocate_lock()
+    held.acquire()
+    release.acquire()
+
+    def hold():
+        with handler.lock:
+            held.release()
+            release.acquire()
+
+    _native.start_new_thread(hold, ())
+    try:
+        assert held.acquire(True, WAIT)
+        io.workers[0]._inbox.call_soon(
+            lambda: log(logger, logging.WARNING, "from the hub greenlet")
+        )
+        if MONKEY:
+            # The hub goes on while the record waits for the lock.
+            assert Echo.start(io).ask("alive", timeout=WAIT) == "alive"
+    finally:
+        release.release()
+    try:
+        assert got.wait_for(1) == ["from the hub greenlet"]
+    finally:
+        logger.removeHandler(handler)
