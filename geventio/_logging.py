@@ -32,6 +32,9 @@ def log(
     if hub is not None and getcurrent() is hub:
         # Runs as soon as the hub gets to its callbacks, in a greenlet that
         # may wait for the handler's lock like any other.
+        # Known shortcoming: a record made as the worker's loop is torn
+        # down may never be written; waiting for it there could hold up a
+        # shutdown for as long as another thread logs.
         gevent.spawn_raw(logger.log, level, msg, *args, exc_info=exc_info)
     else:
         logger.log(level, msg, *args, exc_info=exc_info)
