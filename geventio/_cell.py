@@ -426,10 +426,19 @@ class _Cell:
         self.task.shutdown_request()
         self.unbind(reason)
 
-    def unbind(self, reason: str, exc: BaseException | None = None) -> None:
-        """Begin unbinding: kill the task's greenlets, then finalize."""
+    def unbind(
+        self, reason: str, exc: BaseException | None = None, *, cut_short: bool = False
+    ) -> None:
+        """Begin unbinding: kill the task's greenlets, then finalize.
+
+        While a failure is being reported (see :meth:`fail`), only the
+        reporting greenlet's own call, or *cut_short* (a timed shutdown
+        out of time), unbinds: any other waits for the report to end.
+        """
         if self.state >= UNBINDING:
             return
+        if exc is None and self.error is not None and not cut_short:
+            return  # a failure is being reported; its greenlet unbinds next
         self.state = UNBINDING
         if self.reason is None or exc is not None:
             # A stop names its reason before shutdown_request unbinds.

@@ -146,14 +146,17 @@ class Worker:
         """A snapshot of this worker's counters; any thread; never blocks.
 
         Read without stopping the hub, so a figure may be a message or two
-        behind.
+        behind, never ahead.
         """
+        # Retired first: a task that ends between the two reads is then
+        # missed for a moment instead of counted twice.
+        retired = self._retired_handled
         cells = list(self._cells)
         return {
             "worker": self.name,
             "tasks": len(cells),
             "queued": sum(len(c.mailbox) for c in cells),
-            "delivered": self._retired_handled + sum(c.handled for c in cells),
+            "delivered": retired + sum(c.handled for c in cells),
             "dead_letters": self.dead_letters,
             "wakeups": self._inbox.wakeups,
             "loop_lag": self.loop_lag(),
@@ -345,7 +348,7 @@ class Worker:
                     cell.describe(),
                     cell.error,
                 )
-            cell.unbind("IO system shut down")
+            cell.unbind("IO system shut down", cut_short=True)
             finalizer = cell.finalizer
             # Only one that is running on_unbind: a finalizer still waiting
             # to start must start, or on_unbind would never run at all.

@@ -528,3 +528,35 @@ def test_geventio_logs_from_a_hub_greenlet_even_while_another_thread_logs(io):
         assert got.wait_for(1) == ["from the hub greenlet"]
     finally:
         logger.removeHandler(handler)
+
+
+def test_an_unbind_while_a_failure_is_reported_waits_for_the_report(io, task_errors):
+    reporting, unbound, calls = OneShot(), OneShot(), Recorder()
+
+    class Both(Task):
+        def run(self):
+            reporting.wait(WAIT)
+            self.unbind()  # from another greenlet of the task
+            unbound.set()
+
+        def receive(self, message):
+            raise ValueError("first")
+
+        def on_failure(self, exc):
+            calls.append("on_failure start")
+            reporting.set()
+            unbound.wait(WAIT)
+            gevent.sleep(0)
+            calls.append("on_failure end")
+
+        def on_unbind(self):
+            calls.append("on_unbind")
+
+    proxy = Both.start(io)
+    ended = Recorder()
+    proxy.on_stopped(ended.append)
+    proxy.tell("boom")
+    assert proxy.join(WAIT)
+    assert calls.items == ["on_failure start", "on_failure end", "on_unbind"]
+    terminated = ended.wait_for(1)[0]
+    assert terminated.reason == "failed" and isinstance(terminated.error, ValueError)
