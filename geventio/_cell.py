@@ -124,6 +124,12 @@ class _Cell:
         self.timers: dict[Any, Any] | None = None
         self.stash: list[tuple[Any, ProxyActor | None]] | None = None
 
+    @property
+    def reporting_failure(self) -> bool:
+        """True while fail() reports the task's first failure: it alone
+        unbinds the task then (see fail)."""
+        return self.state < UNBINDING and self.error is not None
+
     def describe(self) -> str:
         named = f" {self.name!r}" if self.name is not None else ""
         return (
@@ -280,11 +286,17 @@ class _Cell:
     def kick(self) -> None:
         """Start a mailbox runner if messages wait and none runs."""
         if self.runner is None and self.mailbox and self.state == BOUND:
-            # Recorded before it starts: started from the hub, it may run
-            # the whole mailbox, and clear this, before _start returns.
-            g = self.runner = self._job_greenlet()
-            self.greenlets.add(g)
-            self._start(g, (self, self._guard, (self._run_mailbox, ())))
+            g = self._job_greenlet()
+            self._start(g, self.mailbox_job(g))
+
+    def mailbox_job(self, g: _TaskGreenlet) -> tuple[Any, ...]:
+        """Make *g* this task's runner; return the job that runs the
+        mailbox, for a pooled greenlet to run (Worker._pooled_main)."""
+        # Recorded before it starts: started from the hub, it may run the
+        # whole mailbox, and clear this, before the switch returns.
+        self.runner = g
+        self.greenlets.add(g)
+        return (self, self._guard, (self._run_mailbox, ()))
 
     def on_ready(self) -> None:
         """The hub learned that messages arrived (hub greenlet)."""
@@ -412,8 +424,8 @@ class _Cell:
     def stop_on_hub(self, reason: str) -> None:
         """Run shutdown_request, then unbind (hub greenlet)."""
         self.mark_dead()
-        if self.state < UNBINDING and self.error is not None:
-            return  # a failure is being reported; its greenlet unbinds next
+        if self.reporting_failure:
+            return  # its greenlet unbinds next
         if self.state < UNBINDING:
             self.reason = reason
         if self.state == BOUND and self.task is not None:
@@ -437,8 +449,8 @@ class _Cell:
         """
         if self.state >= UNBINDING:
             return
-        if exc is None and self.error is not None and not cut_short:
-            return  # a failure is being reported; its greenlet unbinds next
+        if exc is None and self.reporting_failure and not cut_short:
+            return  # its greenlet unbinds next
         self.state = UNBINDING
         if self.reason is None or exc is not None:
             # A stop names its reason before shutdown_request unbinds.

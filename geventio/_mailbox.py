@@ -351,7 +351,7 @@ class OneShot:
         if getcurrent() is hub:
             raise WouldDeadlock("cannot wait inside the hub greenlet itself")
         waiter = Waiter(hub)
-        inbox = getattr(_thread_state, "inbox", None)  # current_inbox()
+        inbox = current_inbox()
         watcher = None
         if inbox is not None:
             wake = partial(_wake_waiter, inbox, waiter)
@@ -403,18 +403,7 @@ class OneShot:
         Raises:
             AskTimeout: nothing was set within *timeout* seconds.
         """
-        # wait(), inlined: an ask comes through here.
-        if self._value is not _UNSET:
-            if then is not None:
-                then()
-            woken = True
-        else:
-            hub = get_hub_if_exists()
-            if hub is None:
-                woken = self._wait_thread(timeout, then)
-            else:
-                woken = self._wait_greenlet(hub, timeout, then)
-        if not woken:
+        if not self.wait(timeout, then):
             # Claim the slot with the timeout; a value that won the race
             # in the meantime is returned instead.
             self._settle(None, AskTimeout(f"no reply within {timeout} seconds"))

@@ -273,7 +273,7 @@ class _ReplyHandle(ProxyActor):
     __slots__ = ("_slot",)
 
     def __init__(self, cell: _Cell) -> None:
-        self._cell = cell  # what ProxyActor.__init__ does, minus a call
+        super().__init__(cell)
         self._slot = OneShot()
 
     def tell(self, message: Any, sender: ProxyActor | None = None) -> None:

@@ -34,7 +34,7 @@ def _check_delay(what: str, value: object, *, positive: bool = False) -> float:
     # given it would never fire, or abort the process (libev asserts).
     if not (seconds > 0 if positive else seconds >= 0) or seconds == math.inf:
         rule = "positive" if positive else "non-negative"
-        raise ValueError(f"{what} must be a finite, {rule} number, got {value!r}")
+        raise ValueError(f"{what} must be a {rule}, finite number, got {value!r}")
     return seconds
 
 

@@ -13,7 +13,7 @@ from greenlet import GreenletExit, getcurrent
 from zope.interface import implementer
 
 from . import _native
-from ._cell import BOUND, UNBINDING, _Cell
+from ._cell import BOUND, _Cell
 from ._logging import log as _log
 from ._mailbox import Inbox, OneShot
 from .errors import IOSystemShutdown
@@ -311,19 +311,10 @@ class Worker:
             return None
         self._inbox._ready.popleft()
         me.geventio_cell = cell
-        cell.runner = me
-        cell.greenlets.add(me)
-        return (cell, cell._guard, (cell._run_mailbox, ()))
+        return cell.mailbox_job(me)
 
     def _on_ready(self, cell: _Cell) -> None:
-        # The hub greenlet, once per message burst: Cell.on_ready, with
-        # its most common case (a bound task, no runner yet) inlined.
-        if cell.state == BOUND and not self._inbox._closed:
-            if cell.runner is None and cell.mailbox:
-                g = cell.runner = cell._job_greenlet()
-                cell.greenlets.add(g)
-                g.switch((cell, cell._guard, (cell._run_mailbox, ())))
-        elif self._inbox._closed:
+        if self._inbox._closed:
             cell.drain_dead()
         else:
             cell.on_ready()
@@ -339,7 +330,7 @@ class Worker:
         # (a slow shutdown_request first of all); a finalizer stuck in
         # on_unbind is ended too, and the unbinding completes without it.
         for cell in list(self._cells):
-            if cell.state < UNBINDING and cell.error is not None:
+            if cell.reporting_failure:
                 _log(
                     log,
                     WARNING,

@@ -4,6 +4,7 @@ import logging
 import os
 
 import gevent
+import gevent.event
 import pytest
 from greenlet import GreenletExit
 from helpers import WAIT, Recorder, wait_until
@@ -394,7 +395,6 @@ def test_a_second_failure_while_the_first_is_reported_changes_nothing(io, task_e
         def on_failure(self, exc):
             calls.append(("start", type(exc)))
             second_failed.wait(WAIT)  # the second failure comes meanwhile
-            gevent.sleep(0)
             calls.append(("end", type(exc)))
 
         def on_unbind(self):
@@ -420,7 +420,7 @@ def test_unbind_kills_the_calling_greenlet_when_it_next_waits(io):
         def receive(self, message):
             self.unbind()
             log.append("unbind() returned")
-            gevent.sleep(0.001)
+            gevent.event.Event().wait(WAIT)  # the next wait: killed there
             log.append("still running after the wait")
 
         def on_unbind(self):
@@ -546,7 +546,6 @@ def test_an_unbind_while_a_failure_is_reported_waits_for_the_report(io, task_err
             calls.append("on_failure start")
             reporting.set()
             unbound.wait(WAIT)
-            gevent.sleep(0)
             calls.append("on_failure end")
 
         def on_unbind(self):

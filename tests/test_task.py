@@ -450,6 +450,8 @@ def test_tasks_telling_each_other_for_ever_leave_the_worker_to_the_rest(io):
             self.spawn(self.nap)
 
         def nap(self):
+            # What is tested: a greenlet waiting on a loop timer is resumed
+            # while the rally runs (the test itself waits on events).
             gevent.sleep(0.001)
             events.append(("slept", hits[0]))
 

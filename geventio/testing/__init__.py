@@ -17,7 +17,6 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from numbers import Real
 from time import perf_counter
 from typing import Any
 
@@ -29,6 +28,7 @@ from .._iosystem import IOSystem
 from .._mailbox import OneShot
 from .._messages import Terminated
 from .._proxy import ProxyActor, _current_proxy
+from .._task import _check_delay, _task_cell
 from .._worker import Worker
 from ..errors import GeventIOError
 
@@ -46,16 +46,6 @@ __all__ = [
 DEFAULT_TIMEOUT = 5.0
 
 
-def _check_seconds(what: str, value: object, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
-    seconds = float(value)
-    if not (seconds > 0 if positive else seconds >= 0):  # NaN fails too
-        rule = "positive" if positive else "non-negative"
-        raise ValueError(f"{what} must be a {rule} number, got {value!r}")
-    return seconds
-
-
 def _check_count(what: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {value!r}")
@@ -71,7 +61,7 @@ def scaled(seconds: float) -> float:
         TypeError, ValueError: *seconds* is not a non-negative number.
         ValueError: the variable is set but is not a positive number.
     """
-    seconds = _check_seconds("seconds", seconds)
+    seconds = _check_delay("seconds", seconds)
     raw = os.environ.get("GEVENTIO_TEST_TIMEOUT_SCALE", "1")
     try:
         factor = float(raw)
@@ -86,7 +76,7 @@ def scaled(seconds: float) -> float:
 
 def _bound(timeout: float | None) -> float:
     if timeout is not None:
-        _check_seconds("timeout", timeout)
+        _check_delay("timeout", timeout)
     return scaled(DEFAULT_TIMEOUT if timeout is None else timeout)
 
 
@@ -237,7 +227,7 @@ class Probe(ProxyActor):
         Raises:
             AssertionError: a message arrived.
         """
-        item = self._next(scaled(_check_seconds("timeout", timeout)))
+        item = self._next(scaled(_check_delay("timeout", timeout)))
         if item is not None:
             raise AssertionError(f"{self!r}: expected no message, got {item[0]!r}")
 
@@ -254,7 +244,6 @@ class Probe(ProxyActor):
 
         Any thread or hub; never blocks. Sent at once if it already ended.
         """
-        from .._task import _task_cell
 
         _task_cell(proxy).add_watcher(None, self._terminated)
 
@@ -355,7 +344,6 @@ def wait_handled(proxy: ProxyActor, count: int, timeout: float | None = None) ->
         TypeError, ValueError: *proxy* is not a task's ProxyActor, or
             *count* is not an int >= 0.
     """
-    from .._task import _task_cell
 
     cell = _task_cell(proxy)
     _check_count("count", count)
@@ -392,7 +380,7 @@ def never_blocks_hub(max_blocking_time: float = 0.05) -> Iterator[None]:
             how long.
         TypeError, ValueError: *max_blocking_time* is not a positive number.
     """
-    _check_seconds("max_blocking_time", max_blocking_time, positive=True)
+    _check_delay("max_blocking_time", max_blocking_time, positive=True)
     hub = gevent.get_hub()
     blocked_since = perf_counter()  # the body runs, so the hub does not
     worst = 0.0
